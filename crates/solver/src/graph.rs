@@ -1,0 +1,318 @@
+//! `BuildGraph`: the build as a DAG of filesystem operations, the one language the frontend
+//! speaks to the solver.
+//!
+//! Every vertex produces a root filesystem (a snapshot chain). Vertices only reference
+//! vertices created before them, so a graph is acyclic by construction. Nothing here knows
+//! Dockerfile syntax: instructions have already been expanded into argv, env, paths and ids.
+//! Metadata-only instructions (ENV, CMD, LABEL, ...) never become vertices; they live in the
+//! image config the frontend hands over next to the graph.
+
+use std::fmt;
+
+use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
+use serde::{Deserialize, Serialize};
+
+/// Index of a vertex in its `BuildGraph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VertexId(pub usize);
+
+impl fmt::Display for VertexId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// Where in the Dockerfile a vertex comes from, for progress and error messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    pub file: String,
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vertex {
+    pub op: Op,
+    /// What progress shows, e.g. `[build 2/4] RUN make`.
+    pub name: String,
+    pub location: Option<SourceLocation>,
+}
+
+/// One filesystem operation. Each variant names its inputs by `VertexId`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// An empty filesystem (`FROM scratch`).
+    Scratch,
+    /// A base image from the local store, pinned to the manifest the frontend resolved.
+    Image(ImageSource),
+    /// A command in the sandbox on top of `parent`.
+    Run(RunOp),
+    /// Files copied onto `parent` from the context, another vertex or inline content.
+    Copy(CopyOp),
+    /// A directory created on `parent` (WORKDIR).
+    Mkdir(MkdirOp),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSource {
+    pub reference: ImageReference,
+    pub platform: Platform,
+    /// The platform-specific manifest the name resolved to when the graph was made.
+    pub manifest: Digest,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOp {
+    pub parent: VertexId,
+    /// The full argv, shell form already wrapped in the stage's SHELL.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` in the order the process sees them.
+    pub env: Vec<String>,
+    /// Environment the process sees that stays out of the cache key and history
+    /// (proxy variables).
+    pub uncached_env: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: String,
+    /// `user[:group]` by name or id, resolved inside the parent filesystem; empty is root.
+    pub user: String,
+    pub network: NetworkMode,
+    pub platform: Platform,
+    pub mounts: Vec<RunMount>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
+/// A `RUN --mount`. Parsed and carried now; the sandbox issue executes every kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunMount {
+    Bind {
+        target: String,
+        source: CopySource,
+        source_path: String,
+        read_write: bool,
+    },
+    Cache {
+        id: String,
+        target: String,
+        sharing: CacheSharing,
+        read_only: bool,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        from: Option<VertexId>,
+        source_path: String,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+    Secret {
+        id: String,
+        target: Option<String>,
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Ssh {
+        id: String,
+        target: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheSharing {
+    #[default]
+    Shared,
+    Private,
+    Locked,
+}
+
+/// Where a COPY (or a bind mount) reads from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CopySource {
+    /// A named local context: `context` is the build context, others come from
+    /// `--build-context name=DIR`. `excludes` are the .dockerignore patterns of that context.
+    Context { name: String, excludes: Vec<String> },
+    /// The root filesystem another vertex produces (`--from=stage` or `--from=image`).
+    Vertex(VertexId),
+    /// Files given in the Dockerfile itself (heredocs): name → content.
+    Inline(Vec<InlineFile>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineFile {
+    pub name: String,
+    pub content: String,
+    pub mode: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyOp {
+    pub parent: VertexId,
+    pub source: CopySource,
+    /// Source paths, relative to the source root, may hold `*`, `?` and `[...]` wildcards.
+    pub paths: Vec<String>,
+    /// Absolute destination (already resolved against WORKDIR). A trailing `/` or several
+    /// sources make it a directory.
+    pub dest: String,
+    /// `--chown` as written (`user[:group]`, names or ids), resolved in the parent
+    /// filesystem; `None` keeps root:root.
+    pub chown: Option<String>,
+    /// `--chmod` as octal permission bits.
+    pub chmod: Option<u32>,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// ADD: unpack local tar archives instead of copying them.
+    pub unpack_archives: bool,
+    /// COPY --parents: keep the source's directory structure under dest.
+    pub parents: bool,
+    /// COPY --link: may be applied independently of the parent (a hint; same result).
+    pub link: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MkdirOp {
+    pub parent: VertexId,
+    pub path: String,
+    pub mode: u32,
+    /// `user[:group]` to own the created directories; `None` is root.
+    pub owner: Option<String>,
+}
+
+impl Op {
+    /// The vertices this op reads, parent first.
+    pub fn inputs(&self) -> Vec<VertexId> {
+        match self {
+            Op::Scratch | Op::Image(_) => Vec::new(),
+            Op::Run(run) => {
+                let mut inputs = vec![run.parent];
+                for mount in &run.mounts {
+                    match mount {
+                        RunMount::Bind {
+                            source: CopySource::Vertex(v),
+                            ..
+                        } => inputs.push(*v),
+                        RunMount::Cache { from: Some(v), .. } => inputs.push(*v),
+                        _ => {}
+                    }
+                }
+                inputs
+            }
+            Op::Copy(copy) => {
+                let mut inputs = vec![copy.parent];
+                if let CopySource::Vertex(v) = &copy.source {
+                    inputs.push(*v);
+                }
+                inputs
+            }
+            Op::Mkdir(mkdir) => vec![mkdir.parent],
+        }
+    }
+
+    /// The vertex whose filesystem this op builds on, if any.
+    pub fn parent(&self) -> Option<VertexId> {
+        match self {
+            Op::Scratch | Op::Image(_) => None,
+            Op::Run(run) => Some(run.parent),
+            Op::Copy(copy) => Some(copy.parent),
+            Op::Mkdir(mkdir) => Some(mkdir.parent),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphError {
+    #[error("vertex {vertex} reads {input}, which is not created before it")]
+    ForwardReference { vertex: VertexId, input: VertexId },
+}
+
+/// The DAG. Append-only: `add` returns the new vertex's id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildGraph {
+    vertices: Vec<Vertex>,
+}
+
+impl BuildGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a vertex; every input must already exist.
+    pub fn add(&mut self, vertex: Vertex) -> Result<VertexId, GraphError> {
+        let id = VertexId(self.vertices.len());
+        if let Some(input) = vertex.op.inputs().into_iter().find(|input| input.0 >= id.0) {
+            return Err(GraphError::ForwardReference { vertex: id, input });
+        }
+        self.vertices.push(vertex);
+        Ok(id)
+    }
+
+    pub fn vertex(&self, id: VertexId) -> &Vertex {
+        &self.vertices[id.0]
+    }
+
+    pub fn len(&self) -> usize {
+        self.vertices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vertices.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (VertexId, &Vertex)> {
+        self.vertices
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (VertexId(i), v))
+    }
+
+    /// The vertices `target` depends on, itself included, in creation (topological) order.
+    pub fn reachable_from(&self, target: VertexId) -> Vec<VertexId> {
+        let mut needed = vec![false; self.vertices.len()];
+        needed[target.0] = true;
+        for index in (0..=target.0).rev() {
+            if needed[index] {
+                for input in self.vertices[index].op.inputs() {
+                    needed[input.0] = true;
+                }
+            }
+        }
+        (0..=target.0)
+            .filter(|&i| needed[i])
+            .map(VertexId)
+            .collect()
+    }
+}
+
+/// What the frontend hands the solver: the graph, the vertex to build, and the image
+/// metadata of the target stage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildDefinition {
+    pub graph: BuildGraph,
+    pub target: VertexId,
+    pub image: ImageTemplate,
+}
+
+/// The target's image config before its layers are known. `config.rootfs` is empty; each
+/// history entry is paired (same index in `history_layers`) with the vertex whose layer it
+/// describes, or `None` for base-image entries and metadata-only instructions. Entries whose
+/// vertex turns out to add nothing become `empty_layer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageTemplate {
+    pub config: ImageConfig,
+    pub history_layers: Vec<Option<VertexId>>,
+}

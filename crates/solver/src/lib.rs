@@ -1,0 +1,3 @@
+//! Build graph, cache keys and the scheduler.
+
+pub mod graph;
