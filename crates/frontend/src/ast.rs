@@ -41,14 +41,15 @@ pub struct Node {
     pub args: Vec<String>,
     /// True when the arguments were given in JSON (exec) form.
     pub json: bool,
-    /// Heredocs opened on this instruction's line, in order.
+    /// Heredocs opened on this instruction's line, in order. For `ONBUILD RUN <<EOF` they
+    /// are on both the `ONBUILD` node and its inner node.
     pub heredocs: Vec<Heredoc>,
     /// The instruction as written, continuation lines joined.
     pub original: String,
     /// First and last source line (1-based), continuations and heredoc bodies included.
     pub start_line: usize,
     pub end_line: usize,
-    /// For ONBUILD: the instruction it registers.
+    /// For ONBUILD: the instruction it registers (same span as the `ONBUILD` node).
     pub onbuild: Option<Box<Node>>,
 }
 

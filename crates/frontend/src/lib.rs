@@ -5,4 +5,17 @@
 //! solver decides what to execute and hashes the files the graph reads.
 
 pub mod ast;
+pub mod diagnostic;
+mod dockerignore;
+pub mod dump;
+mod error;
+mod instructions;
+mod lower;
+pub mod parser;
 pub mod shell;
+
+pub use diagnostic::{did_you_mean, Diagnostic};
+pub use dockerignore::read_dockerignore;
+pub use error::FrontendError;
+pub use lower::{build_definition, graph_dot, BuildOptions, ImageResolver, ResolvedImage};
+pub use parser::{parse, ParseError};

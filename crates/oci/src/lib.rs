@@ -6,12 +6,14 @@
 //! same descriptor, manifest and index types.
 
 mod config;
+mod descriptor;
 mod digest;
 pub mod media_types;
 mod platform;
 mod reference;
 
 pub use config::{EmptyObject, HealthConfig, History, ImageConfig, RootFs, RuntimeConfig};
+pub use descriptor::{descriptor, descriptor_digest};
 pub use digest::{Digest, DigestError, DigestingWriter};
 pub use oci_spec;
 pub use platform::{Platform, PlatformError};

@@ -1,3 +1,23 @@
-//! Build graph, cache keys and the scheduler.
+//! The solver: the build graph the frontend produces, cache keys, and the scheduler that
+//! runs only what the cache misses — RUN in the sandbox, COPY and WORKDIR on private overlay
+//! mounts — then assembles and exports the image.
+//!
+//! It knows ops and keys, not Dockerfile syntax: every argument arrives expanded.
 
+mod context;
+mod error;
+mod export;
 pub mod graph;
+mod image;
+mod key;
+mod ops;
+pub mod progress;
+mod rootfs;
+mod solve;
+
+pub use context::{BuildContexts, MAIN_CONTEXT};
+pub use error::{SolveError, StepFailure};
+pub use export::{commit_to_store, export_image, Export};
+pub use image::{assemble_image, image_chain, manifest_config, resolve_local_image, BuiltImage, LocalImage};
+pub use key::{key_material, KeyInputs, KeyMaterial};
+pub use solve::{SolveOptions, SolveOutcome, Solver, VertexResult};

@@ -1,0 +1,28 @@
+//! `rbuild debug`: the parsed syntax tree (BuildKit's dump format) and the lowered build
+//! graph (Graphviz DOT), for people working on Dockerfiles or on rbuild itself.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use rbuild_cache::Store;
+
+use crate::args::BuildArgs;
+use crate::build;
+
+pub fn dump_ast(file: &Path) -> Result<()> {
+    let source = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let dockerfile = rbuild_frontend::parser::parse(&source).map_err(|e| {
+        let name = file.display().to_string();
+        anyhow!("{}", rbuild_frontend::diagnostic::Diagnostic::from_parse_error(&name, &source, &e).render())
+    })?;
+    print!("{}", rbuild_frontend::dump::dump(&dockerfile));
+    Ok(())
+}
+
+pub fn graph(store: &Store, args: &BuildArgs) -> Result<()> {
+    let inputs = build::read_inputs(args)?;
+    let definition = build::lower(store, &inputs)?;
+    print!("{}", rbuild_frontend::graph_dot(&definition));
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The layer codec: overlay-form directory ⇄ deterministic OCI layer tar ⇄ compressed blob.
+//!
+//! Pure transformations between a directory and a byte stream; where those directories and
+//! streams live (staging, snapshots, blobs) and what their digests are recorded as is the
+//! layer store's concern.
+
+mod compression;
+mod scoped_dir;
+mod tar_header;
+mod tar_read;
+mod tar_write;
+mod whiteout;
+
+pub use compression::Compression;
+pub(crate) use compression::decompressed;
+pub(crate) use tar_read::extract_layer_tar;
+pub(crate) use tar_write::write_snapshot_tar;
+
+#[cfg(test)]
+mod tests;

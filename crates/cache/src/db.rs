@@ -1,0 +1,255 @@
+//! `Database`: the store's SQLite metadata file — connection setup (WAL, busy timeout,
+//! foreign keys), schema migrations, and the two ways to use it: a read, or a write
+//! transaction that takes the write lock up front (`BEGIN IMMEDIATE`) so that concurrent
+//! rbuild processes serialize instead of failing.
+//!
+//! Table contents are the business of the modules that own them (blobs, layers, index,
+//! images, memo, leases); this module knows the schema only to create it.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{DbContext, StoreError};
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Schema versions in order; `PRAGMA user_version` records how many have been applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE snapshots (
+    chain_id    TEXT PRIMARY KEY,
+    parent      TEXT,
+    diff_id     TEXT NOT NULL,
+    epoch       INTEGER,
+    regenerable INTEGER NOT NULL,
+    disk_size   INTEGER NOT NULL,
+    created     INTEGER NOT NULL
+);
+CREATE INDEX snapshots_by_diff ON snapshots(diff_id);
+CREATE TABLE layers (
+    diff_id  TEXT PRIMARY KEY,
+    tar_size INTEGER NOT NULL
+);
+CREATE TABLE layer_blobs (
+    diff_id     TEXT NOT NULL,
+    compression TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    media_type  TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    PRIMARY KEY (diff_id, compression)
+);
+CREATE INDEX layer_blobs_by_digest ON layer_blobs(digest);
+CREATE TABLE cache_records (
+    key         TEXT PRIMARY KEY,
+    chain       TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    build_id    TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    last_used   INTEGER NOT NULL
+);
+CREATE TABLE images (
+    name       TEXT PRIMARY KEY,
+    target     TEXT NOT NULL,
+    descriptor TEXT NOT NULL,
+    updated    INTEGER NOT NULL
+);
+CREATE TABLE context_memo (
+    path     BLOB PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode    INTEGER NOT NULL,
+    device   INTEGER NOT NULL,
+    digest   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE leases (
+    id         INTEGER PRIMARY KEY,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER NOT NULL,
+    created    INTEGER NOT NULL
+);
+CREATE TABLE lease_chains (
+    lease_id INTEGER NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (lease_id, chain_id)
+) WITHOUT ROWID;
+CREATE TABLE lease_blobs (
+    lease_id INTEGER NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (lease_id, digest)
+) WITHOUT ROWID;
+"#];
+
+pub(crate) struct Database {
+    connection: Mutex<Connection>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Database, StoreError> {
+        let mut connection = Connection::open(path).db("opening meta.db")?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .db("setting the busy timeout")?;
+        enable_wal(&connection)?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .db("setting synchronous mode")?;
+        connection
+            .pragma_update(None, "foreign_keys", "ON")
+            .db("enabling foreign keys")?;
+        migrate(&mut connection)?;
+        Ok(Database {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic elsewhere while holding the lock leaves SQLite consistent (an open
+        // transaction is rolled back when dropped), so the connection stays usable.
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs queries outside any explicit transaction.
+    pub fn read<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        f(&self.lock()).db(context)
+    }
+
+    /// Runs `f` in a write transaction, committed when `f` succeeds and rolled back
+    /// otherwise. Filesystem steps done inside `f` are atomic with respect to every other
+    /// store user, which is what lets commits, unpacks and prune race safely.
+    pub fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db(context)?;
+        let value = f(&tx)?;
+        tx.commit().db(context)?;
+        Ok(value)
+    }
+}
+
+/// Switches the database to WAL (a persistent property of the file). While another process
+/// creates the same database, SQLite reports the switch busy without waiting, so it is
+/// retried for as long as the busy timeout allows.
+fn enable_wal(connection: &Connection) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt: rusqlite::Result<String> =
+            connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0));
+        match attempt {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(StoreError::corrupt("meta.db", format!("cannot enable WAL (journal mode stays {mode:?})")))
+            }
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).db("enabling WAL"),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db("starting schema migration")?;
+    let applied: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .db("reading schema version")?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::corrupt(
+            "meta.db schema",
+            format!(
+                "version {applied} is newer than this rbuild understands ({})",
+                MIGRATIONS.len()
+            ),
+        ));
+    }
+    for migration in &MIGRATIONS[applied..] {
+        tx.execute_batch(migration).db("migrating schema")?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+        .db("recording schema version")?;
+    tx.commit().db("committing schema migration")
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_seconds() -> i64 {
+    unix_nanos() / 1_000_000_000
+}
+
+/// Nanoseconds since the Unix epoch (fine-grained enough to order uses for LRU).
+pub(crate) fn unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// SQLite stores integers signed; sizes, inodes and devices round-trip through this.
+pub(crate) fn to_sql_int(value: u64) -> i64 {
+    value as i64
+}
+
+pub(crate) fn from_sql_int(value: i64) -> u64 {
+    value as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        Database::open(&path).unwrap();
+        let db = Database::open(&path).unwrap();
+        let version: i64 = db
+            .read("version", |c| {
+                c.pragma_query_value(None, "user_version", |r| r.get(0))
+            })
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = db
+            .read("mode", |c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_failed_write_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("meta.db")).unwrap();
+        let result: Result<(), StoreError> = db.write("test", |tx| {
+            tx.execute("INSERT INTO layers VALUES ('x', 1)", [])
+                .db("insert")?;
+            Err(StoreError::corrupt("test", "forced"))
+        });
+        assert!(result.is_err());
+        let count: i64 = db
+            .read("count", |c| c.query_row("SELECT COUNT(*) FROM layers", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+}

@@ -1,0 +1,189 @@
+//! Layers leaving the machine: the uncompressed tar of a layer (regenerated from a snapshot
+//! built here, or decompressed from a stored blob), compressed layer blobs made once and
+//! remembered, blobs registered for loaded layers, and layer tar sizes.
+//!
+//! Every tar produced is checked against the diff id the chain names.
+
+use std::io::{self, Write};
+
+use rbuild_oci::oci_spec::image::Descriptor;
+use rbuild_oci::{Digest, DigestingWriter};
+
+use super::records::{self, LayerBlobRow};
+use super::{DigestingReader, LayerStore};
+use crate::chain::SnapshotChain;
+use crate::codec::{decompressed, write_snapshot_tar, Compression};
+use crate::descriptor::{descriptor, descriptor_digest};
+use crate::error::{DbContext, StoreError};
+
+/// Where the bytes of a layer tar come from.
+enum TarSource {
+    /// A snapshot built here, regenerated with the epoch it was committed with.
+    Snapshot { chain_id: Digest, epoch: Option<i64> },
+    /// A stored blob, decompressed.
+    Blob(Digest),
+}
+
+impl LayerStore {
+    /// Registers a layer blob already in the blob store as a source of layer `diff_id`
+    /// (checked against `diff_id` when it is first unpacked or exported).
+    pub fn add_blob_layer(&self, diff_id: &Digest, blob: &Descriptor) -> Result<(), StoreError> {
+        let digest = descriptor_digest(blob)?;
+        let media_type = blob.media_type().to_string();
+        let compression = Compression::from_media_type(&media_type)
+            .ok_or_else(|| StoreError::UnsupportedMediaType(media_type.clone()))?;
+        let size = self.blobs.size(&digest)?;
+        let row = LayerBlobRow {
+            diff_id: diff_id.clone(),
+            compression: compression.name().to_string(),
+            digest,
+            media_type,
+            size,
+        };
+        self.remember_blob(&row)
+    }
+
+    /// A blob for layer `index` of `chain` in `compression`: one already stored, or one made
+    /// from the layer tar, compressed, stored and remembered so that it is made once.
+    pub fn layer_blob(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        compression: Compression,
+    ) -> Result<Descriptor, StoreError> {
+        let diff_id = Self::layer_at(chain, index)?;
+        if let Some(row) = self.stored_blob(diff_id, compression)? {
+            self.remember_blob(&row)?;
+            return descriptor(compression.media_type(), row.size, &row.digest);
+        }
+        let mut writer = self.blobs.writer()?;
+        let mut encoder = compression
+            .encoder(&mut writer)
+            .map_err(StoreError::LayerStream)?;
+        self.write_layer_tar(chain, index, &mut encoder)?;
+        encoder.finish().map_err(StoreError::LayerStream)?;
+        let (digest, size) = writer.commit(None)?;
+        let row = LayerBlobRow {
+            diff_id: diff_id.clone(),
+            compression: compression.name().to_string(),
+            digest,
+            media_type: compression.media_type().to_string(),
+            size,
+        };
+        self.remember_blob(&row)?;
+        descriptor(compression.media_type(), row.size, &row.digest)
+    }
+
+    /// Writes the uncompressed tar of layer `index` of `chain` to `out`; returns its diff
+    /// id, which is checked to equal the one the chain names.
+    pub fn write_layer_tar(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        out: &mut dyn Write,
+    ) -> Result<Digest, StoreError> {
+        let diff_id = Self::layer_at(chain, index)?;
+        let chain_id = chain.prefix(index + 1).chain_id();
+        let mut digesting = DigestingWriter::new(out);
+        match self.tar_source(diff_id, chain_id.as_ref())? {
+            TarSource::Snapshot { chain_id, epoch } => {
+                let dir = self.shared.layout.snapshot(&chain_id);
+                write_snapshot_tar(&dir, epoch, &mut digesting)?;
+            }
+            TarSource::Blob(digest) => {
+                let blob = self.blobs.open(&digest)?;
+                let mut tar = decompressed(blob).map_err(StoreError::LayerStream)?;
+                io::copy(&mut tar, &mut digesting).map_err(StoreError::LayerStream)?;
+            }
+        }
+        let (_, actual, size) = digesting.finish();
+        if actual != *diff_id {
+            return Err(StoreError::DigestMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        self.record_size(diff_id, size)?;
+        Ok(actual)
+    }
+
+    /// The size of the uncompressed tar of layer `diff_id`.
+    pub fn layer_size(&self, diff_id: &Digest) -> Result<u64, StoreError> {
+        let known = self
+            .shared
+            .db
+            .read("looking up a layer size", |c| records::layer_size(c, diff_id))?;
+        if let Some(size) = known {
+            return Ok(size);
+        }
+        let TarSource::Blob(digest) = self.tar_source(diff_id, None)? else {
+            // Snapshots always have their size recorded when they are made.
+            return Err(StoreError::corrupt(format!("layer {diff_id}"), "snapshot without a recorded tar size"));
+        };
+        let blob = self.blobs.open(&digest)?;
+        let stream = DigestingReader::new(decompressed(blob).map_err(StoreError::LayerStream)?);
+        let (actual, size) = stream.finish().map_err(StoreError::LayerStream)?;
+        if actual != *diff_id {
+            return Err(StoreError::DigestMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        self.record_size(diff_id, size)?;
+        Ok(size)
+    }
+
+    /// Prefers the chain's own snapshot, then any snapshot built here with the same top
+    /// layer, then a stored blob.
+    fn tar_source(&self, diff_id: &Digest, chain_id: Option<&Digest>) -> Result<TarSource, StoreError> {
+        let layout = &self.shared.layout;
+        self.shared.db.read("finding a layer's source", |c| {
+            let mut candidates = records::regenerable_snapshots(c, diff_id)?;
+            candidates.sort_by_key(|row| Some(&row.chain_id) != chain_id);
+            if let Some(row) = candidates
+                .into_iter()
+                .find(|row| layout.snapshot(&row.chain_id).is_dir())
+            {
+                return Ok(Some(TarSource::Snapshot {
+                    chain_id: row.chain_id,
+                    epoch: row.epoch,
+                }));
+            }
+            Ok(records::present_layer_blob(c, layout, diff_id)?.map(|row| TarSource::Blob(row.digest)))
+        })?
+        .ok_or_else(|| StoreError::LayerUnavailable {
+            diff_id: diff_id.clone(),
+            chain_id: chain_id.cloned().unwrap_or_else(|| diff_id.clone()),
+        })
+    }
+
+    fn stored_blob(&self, diff_id: &Digest, compression: Compression) -> Result<Option<LayerBlobRow>, StoreError> {
+        let layout = &self.shared.layout;
+        self.shared.db.read("looking up layer blobs", |c| {
+            Ok(records::layer_blobs(c, diff_id)?
+                .into_iter()
+                .find(|row| row.compression == compression.name() && layout.blob(&row.digest).is_file()))
+        })
+    }
+
+    /// Records a layer blob row and leases the blob, once the blob file exists.
+    fn remember_blob(&self, row: &LayerBlobRow) -> Result<(), StoreError> {
+        let path = self.shared.layout.blob(&row.digest);
+        self.shared.db.write("recording a layer blob", |tx| {
+            if !path.is_file() {
+                return Err(StoreError::BlobNotFound(row.digest.clone()));
+            }
+            records::insert_layer_blob(tx, row).db("recording a layer blob")?;
+            self.shared
+                .leases
+                .protect_blob(tx, &row.digest)
+                .db("leasing a layer blob")
+        })
+    }
+
+    fn record_size(&self, diff_id: &Digest, size: u64) -> Result<(), StoreError> {
+        self.shared.db.write("recording a layer size", |tx| {
+            records::record_layer_size(tx, diff_id, size).db("recording a layer size")
+        })
+    }
+}

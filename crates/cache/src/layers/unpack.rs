@@ -1,0 +1,107 @@
+//! Lower dirs for an overlay mount of a chain, unpacking layers that exist only as blobs
+//! (pulled or loaded images) on first use: the blob is decompressed, checked against its diff
+//! id while it is extracted into staging, and the finished directory renamed into place.
+//!
+//! Whiteout conversion and path safety are the codec's; this module decides what to unpack.
+
+use std::path::PathBuf;
+
+use rbuild_oci::Digest;
+
+use super::records::{self, SnapshotRow};
+use super::{DigestingReader, LayerStore};
+use crate::chain::SnapshotChain;
+use crate::codec::{decompressed, extract_layer_tar};
+use crate::error::{DbContext, StoreError};
+use crate::usage::tree_usage;
+
+/// How often a lower-dir lookup retries when a prune removed a snapshot between unpacking
+/// it and leasing it.
+const ATTEMPTS: usize = 3;
+
+impl LayerStore {
+    /// Lower dirs for an overlay mount of `chain`, top-most first (empty for scratch).
+    /// Layers that exist only as blobs are unpacked on first use; OCI whiteouts become
+    /// overlay whiteouts.
+    pub fn lower_dirs(&self, chain: &SnapshotChain) -> Result<Vec<PathBuf>, StoreError> {
+        let chain_ids: Vec<Digest> = chain.chain_ids().collect();
+        for _ in 0..ATTEMPTS {
+            for (index, chain_id) in chain_ids.iter().enumerate() {
+                let present = self
+                    .shared
+                    .db
+                    .read("looking up a snapshot", |c| {
+                        records::snapshot_present(c, &self.shared.layout, chain_id)
+                    })?;
+                if !present {
+                    self.unpack(chain, index, chain_id)?;
+                }
+            }
+            if self.lease_if_present(chain, &chain_ids)? {
+                let layout = &self.shared.layout;
+                return Ok(chain_ids.iter().rev().map(|id| layout.snapshot(id)).collect());
+            }
+        }
+        let missing = chain_ids.len() - 1;
+        Err(StoreError::LayerUnavailable {
+            diff_id: chain.layers[missing].clone(),
+            chain_id: chain_ids[missing].clone(),
+        })
+    }
+
+    /// Atomically checks that every snapshot of the chain is still there and leases them.
+    fn lease_if_present(&self, chain: &SnapshotChain, chain_ids: &[Digest]) -> Result<bool, StoreError> {
+        self.shared.db.write("leasing snapshots", |tx| {
+            for chain_id in chain_ids {
+                if !records::snapshot_present(tx, &self.shared.layout, chain_id)
+                    .db("looking up a snapshot")?
+                {
+                    return Ok(false);
+                }
+            }
+            self.shared
+                .leases
+                .protect_chain(tx, chain)
+                .db("leasing snapshots")?;
+            Ok(true)
+        })
+    }
+
+    /// Unpacks layer `index` of `chain` from one of its blobs into `snapshots/<chain_id>`.
+    fn unpack(&self, chain: &SnapshotChain, index: usize, chain_id: &Digest) -> Result<(), StoreError> {
+        let diff_id = &chain.layers[index];
+        let layout = &self.shared.layout;
+        let blob = self
+            .shared
+            .db
+            .read("looking up layer blobs", |c| {
+                records::present_layer_blob(c, layout, diff_id)
+            })?
+            .ok_or_else(|| StoreError::LayerUnavailable {
+                diff_id: diff_id.clone(),
+                chain_id: chain_id.clone(),
+            })?;
+        let staged = self.shared.staging.dir("unpack")?;
+        let blob_file = self.blobs.open(&blob.digest)?;
+        let mut stream = DigestingReader::new(decompressed(blob_file).map_err(StoreError::LayerStream)?);
+        extract_layer_tar(&mut stream, staged.path())?;
+        let (actual, tar_size) = stream.finish().map_err(StoreError::LayerStream)?;
+        if actual != *diff_id {
+            return Err(StoreError::DigestMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        super::commit::sync_filesystem(staged.path())?;
+        let row = SnapshotRow {
+            chain_id: chain_id.clone(),
+            parent: chain.prefix(index).chain_id(),
+            diff_id: diff_id.clone(),
+            epoch: None,
+            regenerable: false,
+            disk_size: tree_usage(staged.path())
+                .map_err(|e| StoreError::io("measuring unpacked layer", staged.path(), e))?,
+        };
+        self.place_snapshot(staged.path(), &row, tar_size, &chain.prefix(index + 1))
+    }
+}

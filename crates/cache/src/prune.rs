@@ -1,0 +1,141 @@
+//! `Store::prune`: reclaims space. Under the store write lock it expires leases of dead
+//! processes, reads what the store holds, asks `prune_plan` what to drop, deletes the rows,
+//! moves doomed snapshot directories aside and deletes doomed blobs; the directories are
+//! removed after the lock is released. Staging leftovers of dead processes and snapshot
+//! directories without rows (crash leftovers) go too.
+//!
+//! Never removed: what a tagged image needs (index, manifests, config, layer blobs and the
+//! snapshots of its layers) and anything attached to a live lease.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rbuild_oci::Digest;
+use rusqlite::Transaction;
+
+use crate::db::unix_nanos;
+use crate::error::{DbContext, IoContext, StoreError};
+use crate::image_roots::image_roots;
+use crate::index::parse_chain;
+use crate::layers::{
+    all_layer_blobs, all_snapshots, delete_layer_blobs_of, delete_snapshot, unrecorded_snapshot_dirs,
+};
+use crate::lease::{self, leased_content};
+use crate::prune_plan::{plan, RecordUse, StoreContents};
+use crate::staging::remove_path;
+use crate::Store;
+
+/// Which cache to remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// Remove every cache record not in use (not only unreferenced content).
+    pub all: bool,
+    /// Remove least recently used records until blobs and snapshots fit in this many bytes.
+    pub keep_storage: Option<u64>,
+    /// Remove only records unused for at least this long (all of them, when no
+    /// `keep_storage` is given).
+    pub older_than: Option<Duration>,
+}
+
+/// What `Store::prune` removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub records_removed: usize,
+    pub snapshots_removed: usize,
+    pub blobs_removed: usize,
+    pub bytes_reclaimed: u64,
+}
+
+impl Store {
+    /// Removes unused cache records (per `policy`, least recently used first) and every
+    /// snapshot and blob nothing holds any more.
+    pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.shared().staging.clear_stale()?;
+        let (report, trash) = self.shared().db.write("pruning the store", |tx| {
+            lease::expire_dead(tx).db("expiring dead leases")?;
+            let contents = self.read_contents(tx)?;
+            let plan = plan(&contents, policy, unix_nanos());
+            let recorded: HashSet<Digest> =
+                contents.snapshots.iter().map(|row| row.chain_id.clone()).collect();
+            let mut trash = Vec::new();
+            for orphan in unrecorded_snapshot_dirs(&self.shared().layout, &recorded)? {
+                trash.push(self.shared().staging.move_aside(&orphan, "orphan-snapshot")?);
+            }
+            for key in &plan.records {
+                tx.execute("DELETE FROM cache_records WHERE key = ?1", [key])
+                    .db("removing a cache record")?;
+            }
+            for chain_id in &plan.snapshots {
+                delete_snapshot(tx, chain_id).db("removing a snapshot row")?;
+                let dir = self.shared().layout.snapshot(chain_id);
+                trash.push(self.shared().staging.move_aside(&dir, "pruned-snapshot")?);
+            }
+            for digest in &plan.blobs {
+                delete_layer_blobs_of(tx, digest).db("removing a layer blob row")?;
+                self.blobs().remove(digest)?;
+            }
+            tx.execute(
+                "DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM snapshots)
+                 AND diff_id NOT IN (SELECT diff_id FROM layer_blobs)",
+                [],
+            )
+            .db("removing layer sizes")?;
+            let report = PruneReport {
+                records_removed: plan.records.len(),
+                snapshots_removed: plan.snapshots.len(),
+                blobs_removed: plan.blobs.len(),
+                bytes_reclaimed: plan.bytes,
+            };
+            Ok((report, trash))
+        })?;
+        for path in trash {
+            remove_path(&path).at("removing pruned snapshot", &path)?;
+        }
+        Ok(report)
+    }
+
+    fn read_contents(&self, tx: &Transaction<'_>) -> Result<StoreContents, StoreError> {
+        let layout = &self.shared().layout;
+        let mut blob_sizes = std::collections::HashMap::new();
+        for digest in self.blobs().list()? {
+            if let Ok(size) = self.blobs().size(&digest) {
+                blob_sizes.insert(digest, size);
+            }
+        }
+        let roots = image_roots(tx, layout, &|d| blob_sizes.contains_key(d)).db("reading images")?;
+        let leased = leased_content(tx).db("reading leases")?;
+        let parse = |texts: HashSet<String>| -> HashSet<Digest> {
+            texts.iter().filter_map(|t| t.parse().ok()).collect()
+        };
+        let mut pinned_blobs = roots.blobs;
+        pinned_blobs.extend(parse(leased.blobs));
+        Ok(StoreContents {
+            records: self.record_uses(tx)?,
+            snapshots: all_snapshots(tx).db("listing snapshots")?,
+            layer_blobs: all_layer_blobs(tx).db("listing layer blobs")?,
+            blob_sizes,
+            image_chains: roots.chains,
+            pinned_blobs,
+            leased_chains: parse(leased.chain_ids),
+        })
+    }
+
+    fn record_uses(&self, tx: &Transaction<'_>) -> Result<Vec<RecordUse>, StoreError> {
+        let rows: Vec<(String, String, i64)> = tx
+            .prepare("SELECT key, chain, last_used FROM cache_records")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .db("listing cache records")?;
+        let mut uses = Vec::with_capacity(rows.len());
+        for (key, chain_json, last_used) in rows {
+            let Ok(digest) = key.parse::<Digest>() else { continue };
+            // A record whose chain cannot be parsed holds nothing; `check` reports it.
+            let chain = parse_chain(&digest, &chain_json).unwrap_or_default();
+            uses.push(RecordUse {
+                key,
+                chain,
+                last_used,
+            });
+        }
+        Ok(uses)
+    }
+}

@@ -1,0 +1,503 @@
+//! `run` against the real busybox image: real namespaces, real overlayfs, as root.
+//!
+//! `harness = false`: the sandbox re-executes this binary as its init, so `main` calls
+//! `init_hook` before anything else.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rbuild_exec::{
+    run, LayerStack, NetworkMode, OutputStream, RunOutcome, SandboxError, SandboxSpec,
+};
+use support::runner::{check, run_tests, tests, TestResult, Verdict};
+
+fn main() {
+    rbuild_exec::init_hook();
+    run_tests(&tests![
+        output_streams_and_exit_code,
+        env_cwd_and_user_with_groups,
+        default_path_home_and_root_groups,
+        ps_sees_only_the_sandbox,
+        hostname_is_the_spec_s,
+        host_files_are_invisible,
+        leftover_processes_die_with_the_command,
+        writes_land_in_upper_with_whiteouts,
+        mountpoints_do_not_leak_into_upper,
+        devices_and_stdin,
+        missing_user_is_a_clear_error,
+        missing_executable_is_127,
+        signal_deaths_are_128_plus_n,
+        pid1_forwards_sigterm,
+        timeout_kills_everything,
+        deep_layer_stack_runs,
+        invalid_spec_is_rejected_up_front,
+        concurrent_runs_stay_apart,
+    ]);
+}
+
+/// A busybox container: busybox as the bottom layer, optional layers above it, fresh upper
+/// and work dirs.
+struct Container {
+    dir: tempfile::TempDir,
+    lowers: Vec<PathBuf>,
+}
+
+impl Container {
+    /// `Err(Verdict::Skipped)` travels as `Ok(Err(..))` so tests can `?` it.
+    fn new() -> Result<Result<Container, Verdict>, String> {
+        let rootfs = match support::busybox::rootfs() {
+            Ok(rootfs) => rootfs,
+            Err(reason) => return Ok(Err(Verdict::Skipped(reason))),
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        for sub in ["upper", "work"] {
+            std::fs::create_dir(dir.path().join(sub)).map_err(|e| e.to_string())?;
+        }
+        Ok(Ok(Container {
+            dir,
+            lowers: vec![rootfs.to_path_buf()],
+        }))
+    }
+
+    /// Adds a layer on top holding `files` (path relative to `/`, content).
+    fn add_layer(&mut self, files: &[(&str, &str)]) -> Result<(), String> {
+        let layer = self.dir.path().join(format!("layer-{}", self.lowers.len()));
+        for (path, content) in files {
+            let file = layer.join(path);
+            std::fs::create_dir_all(file.parent().unwrap_or(&layer)).map_err(|e| e.to_string())?;
+            std::fs::write(&file, content).map_err(|e| e.to_string())?;
+        }
+        self.lowers.insert(0, layer);
+        Ok(())
+    }
+
+    fn upper(&self) -> PathBuf {
+        self.dir.path().join("upper")
+    }
+
+    fn spec(&self, args: &[&str]) -> SandboxSpec {
+        SandboxSpec {
+            rootfs: LayerStack {
+                lowers: self.lowers.clone(),
+                upper: self.upper(),
+                work: self.dir.path().join("work"),
+            },
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+            cwd: "/".into(),
+            user: String::new(),
+            hostname: "rbuild-sandbox-test".into(),
+            network: NetworkMode::Host,
+            timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Unwraps a container or returns the skip verdict from the test.
+macro_rules! container {
+    () => {
+        match Container::new()? {
+            Ok(container) => container,
+            Err(skip) => return Ok(skip),
+        }
+    };
+}
+
+struct Captured {
+    stdout: String,
+    stderr: String,
+    outcome: RunOutcome,
+}
+
+fn capture(spec: &SandboxSpec) -> Result<Captured, SandboxError> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let outcome = run(spec, &mut |stream, bytes: &[u8]| match stream {
+        OutputStream::Stdout => stdout.extend_from_slice(bytes),
+        OutputStream::Stderr => stderr.extend_from_slice(bytes),
+    })?;
+    Ok(Captured {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        outcome,
+    })
+}
+
+/// Runs and insists on exit code 0, returning stdout.
+fn run_ok(spec: &SandboxSpec) -> Result<String, String> {
+    let out = capture(spec).map_err(|e| format!("sandbox error: {e}"))?;
+    check(out.outcome.exit_code == 0, || {
+        format!("exit {}; stderr: {}", out.outcome.exit_code, out.stderr)
+    })?;
+    Ok(out.stdout)
+}
+
+fn sh(container: &Container, script: &str) -> SandboxSpec {
+    container.spec(&["/bin/sh", "-c", script])
+}
+
+fn output_streams_and_exit_code() -> TestResult {
+    let c = container!();
+    let out =
+        capture(&sh(&c, "echo to-out; echo to-err >&2; exit 3")).map_err(|e| e.to_string())?;
+    check(out.stdout == "to-out\n", || {
+        format!("stdout {:?}", out.stdout)
+    })?;
+    check(out.stderr == "to-err\n", || {
+        format!("stderr {:?}", out.stderr)
+    })?;
+    check(out.outcome.exit_code == 3, || {
+        format!("exit {}", out.outcome.exit_code)
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn env_cwd_and_user_with_groups() -> TestResult {
+    let mut c = container!();
+    let rootfs = support::busybox::rootfs()?;
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).map_err(|e| e.to_string())?;
+    let group = std::fs::read_to_string(rootfs.join("etc/group")).map_err(|e| e.to_string())?;
+    let passwd = passwd + "builder:x:1500:1600:Builder:/home/builder:/bin/sh\n";
+    let group = group + "builders:x:1600:\ndocker:x:2100:someone,builder\nextra:x:2200:builder\n";
+    c.add_layer(&[("etc/passwd", &passwd), ("etc/group", &group)])?;
+    let mut spec = sh(
+        &c,
+        "echo $GREETING; pwd; id -u; id -g; id -G; echo $HOME; env | sort",
+    );
+    spec.env = vec!["GREETING=hello world".into(), "PATH=/bin".into()];
+    spec.cwd = "/srv/app/work".into();
+    spec.user = "builder".into();
+    let stdout = run_ok(&spec)?;
+    let lines: Vec<&str> = stdout.lines().collect();
+    let expected_head = [
+        "hello world",
+        "/srv/app/work",
+        "1500",
+        "1600",
+        "1600 2100 2200",
+        "/home/builder",
+    ];
+    check(lines.len() > 6 && lines[..6] == expected_head, || {
+        format!("output {lines:?}")
+    })?;
+    let env: BTreeSet<&str> = lines[6..].iter().copied().collect();
+    // Exactly the given environment plus HOME (and what sh itself sets: PWD, SHLVL).
+    let expected: BTreeSet<&str> = [
+        "GREETING=hello world",
+        "PATH=/bin",
+        "HOME=/home/builder",
+        "PWD=/srv/app/work",
+        "SHLVL=1",
+    ]
+    .into_iter()
+    .collect();
+    check(env == expected, || format!("environment {env:?}"))?;
+    check(c.upper().join("srv/app/work").is_dir(), || {
+        "cwd not created in upper".into()
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn default_path_home_and_root_groups() -> TestResult {
+    let c = container!();
+    let mut spec = sh(&c, "echo $PATH; echo $HOME; id -u; id -G");
+    spec.env.clear();
+    let stdout = run_ok(&spec)?;
+    let expected = format!("{}\n/root\n0\n0 10\n", rbuild_exec::DEFAULT_PATH);
+    check(stdout == expected, || format!("output {stdout:?}"))?;
+    Ok(Verdict::Passed)
+}
+
+fn ps_sees_only_the_sandbox() -> TestResult {
+    let c = container!();
+    let stdout = run_ok(&c.spec(&["ps", "-o", "pid,args"]))?;
+    let pids: Vec<u32> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .collect();
+    check(pids.first() == Some(&1), || {
+        format!("no PID 1 in {stdout:?}")
+    })?;
+    check(pids.len() == 2 && pids[1] == 2, || {
+        format!("unexpected processes: {stdout}")
+    })?;
+    check(stdout.contains("rbuild-init"), || {
+        format!("PID 1 is not the init: {stdout}")
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn hostname_is_the_spec_s() -> TestResult {
+    let c = container!();
+    let stdout = run_ok(&c.spec(&["hostname"]))?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map_err(|e| e.to_string())?;
+    check(stdout == "rbuild-sandbox-test\n", || {
+        format!("hostname {stdout:?}")
+    })?;
+    check(host.trim() != "rbuild-sandbox-test", || {
+        "the host's hostname changed".into()
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn host_files_are_invisible() -> TestResult {
+    let c = container!();
+    let marker = format!("/tmp/rbuild-exec-host-marker-{}", std::process::id());
+    std::fs::write(&marker, "host").map_err(|e| e.to_string())?;
+    let script =
+        format!("test ! -e {marker} && test ! -e /work/shared && cat /proc/1/mountinfo | wc -l");
+    let result = run_ok(&sh(&c, &script));
+    let _ = std::fs::remove_file(&marker);
+    let mounts: usize = result?.trim().parse().map_err(|e| format!("{e}"))?;
+    // The root overlay, /proc, /dev, /dev/pts, /dev/shm — no host mounts.
+    check(mounts == 5, || format!("{mounts} mounts visible inside"))?;
+    Ok(Verdict::Passed)
+}
+
+/// Host processes whose command line contains `needle`.
+fn host_processes_with(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
+}
+
+/// A long `sleep` command line no other test process uses, to find its survivors by.
+fn sleep_marker(index: u32) -> String {
+    format!("sleep {}{index}", 10_000 + std::process::id())
+}
+
+fn no_host_processes_with(needle: &str) -> Result<(), String> {
+    let left = host_processes_with(needle);
+    check(left.is_empty(), || {
+        format!("processes left behind: {left:?}")
+    })
+}
+
+fn leftover_processes_die_with_the_command() -> TestResult {
+    let c = container!();
+    // A daemonized sleeper plus a zombie: the short sleep's parent (exec'd sleep) never reaps it.
+    let marker = sleep_marker(1);
+    let script = format!("({marker} &) ; sleep 0.1 & exec sleep 0.5");
+    let out = capture(&sh(&c, &script)).map_err(|e| e.to_string())?;
+    check(out.outcome.exit_code == 0, || {
+        format!("exit {}", out.outcome.exit_code)
+    })?;
+    check(out.outcome.duration < Duration::from_secs(30), || {
+        "run waited for the daemon".into()
+    })?;
+    no_host_processes_with(&marker)?;
+    Ok(Verdict::Passed)
+}
+
+fn writes_land_in_upper_with_whiteouts() -> TestResult {
+    let c = container!();
+    run_ok(&sh(
+        &c,
+        "echo new > /created.txt && rm /etc/shadow && rm -r /etc/network && mkdir /var/cache",
+    ))?;
+    let upper = c.upper();
+    let created = std::fs::read_to_string(upper.join("created.txt")).map_err(|e| e.to_string())?;
+    check(created == "new\n", || format!("created.txt = {created:?}"))?;
+    for deleted in ["etc/shadow", "etc/network"] {
+        let meta = std::fs::symlink_metadata(upper.join(deleted))
+            .map_err(|e| format!("{deleted}: {e}"))?;
+        check(
+            meta.file_type().is_char_device() && meta.rdev() == 0,
+            || format!("{deleted} is not an overlay whiteout"),
+        )?;
+    }
+    check(upper.join("var/cache").is_dir(), || {
+        "var/cache missing".into()
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn entries(dir: &Path) -> Result<BTreeSet<String>, String> {
+    std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map(|entry| {
+            entry
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn mountpoints_do_not_leak_into_upper() -> TestResult {
+    let c = container!();
+    // busybox has /dev but no /proc or /sys: the merged view has both mountpoints...
+    let stdout = run_ok(&sh(
+        &c,
+        "test -d /proc/self && test -c /dev/null && echo mounted",
+    ))?;
+    check(stdout == "mounted\n", || format!("output {stdout:?}"))?;
+    // ...and the upper dir has nothing at all, as nothing was written.
+    let upper = entries(&c.upper())?;
+    check(upper.is_empty(), || format!("upper dir has {upper:?}"))?;
+    Ok(Verdict::Passed)
+}
+
+fn devices_and_stdin() -> TestResult {
+    let c = container!();
+    let script =
+        "cat; echo x > /dev/null; head -c 5 /dev/zero | wc -c; head -c 3 /dev/urandom | wc -c; \
+                  test -c /dev/pts/ptmx; test -L /dev/ptmx; echo shm > /dev/shm/f; cat /dev/shm/f; \
+                  readlink /dev/stdout";
+    let stdout = run_ok(&sh(&c, script))?;
+    check(stdout == "5\n3\nshm\n/proc/self/fd/1\n", || {
+        format!("output {stdout:?}")
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn missing_user_is_a_clear_error() -> TestResult {
+    let c = container!();
+    let mut spec = c.spec(&["true"]);
+    spec.user = "nosuchuser".into();
+    match capture(&spec) {
+        Err(err @ SandboxError::UnknownUser { .. }) => {
+            let text = err.to_string();
+            check(text.contains("nosuchuser"), || format!("message {text:?}"))?;
+            Ok(Verdict::Passed)
+        }
+        Err(other) => Err(format!("unexpected error: {other}")),
+        Ok(out) => Err(format!("ran with exit {}", out.outcome.exit_code)),
+    }
+}
+
+fn missing_executable_is_127() -> TestResult {
+    let c = container!();
+    match capture(&c.spec(&["no-such-tool", "--version"])) {
+        Err(err @ SandboxError::ExecutableNotFound { .. }) => {
+            check(err.exit_code() == Some(127), || {
+                format!("exit code {:?}", err.exit_code())
+            })?;
+            let text = err.to_string();
+            check(
+                text == "exec: \"no-such-tool\": executable file not found in $PATH",
+                || text,
+            )?;
+        }
+        other => return Err(format!("unexpected result: {:?}", other.map(|o| o.outcome))),
+    }
+    let out = capture(&sh(&c, "no-such-tool")).map_err(|e| e.to_string())?;
+    check(out.outcome.exit_code == 127, || {
+        format!("shell exit {}", out.outcome.exit_code)
+    })?;
+    check(out.stderr.contains("not found"), || {
+        format!("stderr {:?}", out.stderr)
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn signal_deaths_are_128_plus_n() -> TestResult {
+    let c = container!();
+    let out = capture(&sh(&c, "kill -9 $$")).map_err(|e| e.to_string())?;
+    check(out.outcome.exit_code == 137, || {
+        format!("exit {}", out.outcome.exit_code)
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn pid1_forwards_sigterm() -> TestResult {
+    let c = container!();
+    // PID 1 ignores signals it has no handler for; it forwards SIGTERM to the command.
+    let out = capture(&sh(
+        &c,
+        "trap 'exit 7' TERM; kill -TERM 1; sleep 5 & wait; exit 1",
+    ))
+    .map_err(|e| e.to_string())?;
+    check(out.outcome.exit_code == 7, || {
+        format!("exit {}", out.outcome.exit_code)
+    })?;
+    Ok(Verdict::Passed)
+}
+
+fn timeout_kills_everything() -> TestResult {
+    let c = container!();
+    let (first, second) = (sleep_marker(2), sleep_marker(3));
+    let mut spec = sh(&c, &format!("{first} & {second}"));
+    spec.timeout = Some(Duration::from_millis(500));
+    match capture(&spec) {
+        Err(SandboxError::TimedOut { limit }) => {
+            check(limit == Duration::from_millis(500), || {
+                format!("limit {limit:?}")
+            })?
+        }
+        other => return Err(format!("unexpected result: {:?}", other.map(|o| o.outcome))),
+    }
+    no_host_processes_with(&first)?;
+    no_host_processes_with(&second)?;
+    Ok(Verdict::Passed)
+}
+
+fn deep_layer_stack_runs() -> TestResult {
+    let mut c = container!();
+    let long = "a-long-layer-directory-name-".repeat(4);
+    for i in 0..150 {
+        c.add_layer(&[
+            (&format!("layers/{i:03}"), ""),
+            ("layers/top", &i.to_string()),
+        ])?;
+        let layer = c.lowers.remove(0);
+        let renamed = layer.with_file_name(format!("{long}{i:03}"));
+        std::fs::rename(&layer, &renamed).map_err(|e| e.to_string())?;
+        c.lowers.insert(0, renamed);
+    }
+    let stdout = run_ok(&sh(&c, "ls /layers | wc -l; cat /layers/top"))?;
+    check(stdout == "151\n149", || format!("output {stdout:?}"))?;
+    Ok(Verdict::Passed)
+}
+
+fn invalid_spec_is_rejected_up_front() -> TestResult {
+    let c = container!();
+    let mut spec = c.spec(&["true"]);
+    spec.cwd = "relative".into();
+    match capture(&spec) {
+        Err(SandboxError::InvalidSpec { reason }) => {
+            check(reason.contains("relative"), || reason)?;
+            Ok(Verdict::Passed)
+        }
+        other => Err(format!("unexpected result: {:?}", other.map(|o| o.outcome))),
+    }
+}
+
+fn concurrent_runs_stay_apart() -> TestResult {
+    let mut containers = Vec::new();
+    for _ in 0..4 {
+        containers.push(container!());
+    }
+    let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                scope
+                    .spawn(move || run_ok(&sh(c, &format!("echo {i} > /who; sleep 0.2; cat /who"))))
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().unwrap_or_else(|_| Err("run panicked".into())))
+            .collect()
+    });
+    for (i, (result, c)) in results.into_iter().zip(&containers).enumerate() {
+        let stdout = result?;
+        check(stdout == format!("{i}\n"), || {
+            format!("run {i} printed {stdout:?}")
+        })?;
+        let written = std::fs::read_to_string(c.upper().join("who")).map_err(|e| e.to_string())?;
+        check(written == format!("{i}\n"), || {
+            format!("run {i} upper has {written:?}")
+        })?;
+    }
+    Ok(Verdict::Passed)
+}

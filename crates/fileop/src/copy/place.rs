@@ -1,0 +1,311 @@
+//! Putting single objects into a root filesystem: directories created along a path, files,
+//! symlinks and directories written at a host path, with COPY's metadata rules (owner by
+//! lchown, permission bits by chmod, extended attributes, source mtimes).
+//!
+//! Deciding *where* each object goes is `copy`'s job; this module only writes.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{lchown, symlink, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+
+use super::CopyError;
+use crate::scoped::resolve_in_root;
+
+/// Creates every missing directory of `path` (an in-root path, symlinks followed inside
+/// `root`) with `mode` and `owner` (root when `None`); existing directories are left as they
+/// are. Returns the host path of the directory.
+pub(super) fn ensure_dir(
+    root: &Path,
+    path: &str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<PathBuf, CopyError> {
+    let resolved = resolve_in_root(root, path, true)?;
+    create_missing(root, &resolved, mode, owner.unwrap_or((0, 0)))?;
+    Ok(resolved)
+}
+
+/// Creates the missing directories between `root` and `host_dir` (a resolved path inside
+/// `root`, so no component of it is a symlink).
+pub(super) fn create_missing(
+    root: &Path,
+    host_dir: &Path,
+    mode: u32,
+    owner: (u32, u32),
+) -> Result<(), CopyError> {
+    let relative = host_dir.strip_prefix(root).map_err(|_| {
+        io_error(
+            "create directories at",
+            host_dir,
+            io::Error::other("path is outside the root filesystem"),
+        )
+    })?;
+    let mut current = root.to_path_buf();
+    for component in relative.components() {
+        current.push(component);
+        match fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.is_dir() => continue,
+            Ok(_) => {
+                return Err(CopyError::NotADirectory {
+                    path: shown(root, &current),
+                })
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io_error("inspect", &current, source)),
+        }
+        fs::create_dir(&current)
+            .map_err(|source| io_error("create directory", &current, source))?;
+        set_owner_and_mode(&current, owner, Some(mode))?;
+    }
+    Ok(())
+}
+
+/// Where a regular file's bytes come from.
+pub(super) enum FileContent<'a> {
+    /// Copy this host file; files sharing `(device, inode)` within one `Placer` become hard
+    /// links to the first copy, as BuildKit keeps them.
+    Host {
+        path: &'a Path,
+        device: u64,
+        inode: u64,
+    },
+    Bytes(&'a [u8]),
+}
+
+/// The metadata one placed object receives.
+pub(super) struct Finish<'a> {
+    pub(super) mode: u32,
+    pub(super) mtime_ns: i64,
+    /// Copy extended attributes from here (files and directories from a source tree).
+    pub(super) xattrs_from: Option<&'a Path>,
+}
+
+/// Writes objects with one owner and one optional mode override; remembers hard links and
+/// directory times until `finish_directories`.
+pub(super) struct Placer {
+    owner: (u32, u32),
+    mode_override: Option<u32>,
+    hard_links: HashMap<(u64, u64), PathBuf>,
+    directory_times: Vec<(PathBuf, i64)>,
+}
+
+impl Placer {
+    pub(super) fn new(owner: Option<(u32, u32)>, mode_override: Option<u32>) -> Placer {
+        Placer {
+            owner: owner.unwrap_or((0, 0)),
+            mode_override,
+            hard_links: HashMap::new(),
+            directory_times: Vec::new(),
+        }
+    }
+
+    /// Writes a regular file at `target`, replacing a file or symlink there; an existing
+    /// directory is an error, as in BuildKit.
+    pub(super) fn file(
+        &mut self,
+        root: &Path,
+        target: &Path,
+        content: FileContent,
+        finish: &Finish,
+    ) -> Result<(), CopyError> {
+        clear_for_non_directory(root, target)?;
+        match content {
+            FileContent::Host {
+                path,
+                device,
+                inode,
+            } => {
+                if let Some(first) = self.hard_links.get(&(device, inode)) {
+                    return fs::hard_link(first, target)
+                        .map_err(|source| io_error("hard link", target, source));
+                }
+                self.hard_links
+                    .insert((device, inode), target.to_path_buf());
+                let mut from = File::open(path).map_err(|source| io_error("open", path, source))?;
+                io::copy(&mut from, &mut create_new(target)?)
+                    .map_err(|source| io_error("copy into", target, source))?;
+            }
+            FileContent::Bytes(bytes) => create_new(target)?
+                .write_all(bytes)
+                .map_err(|source| io_error("write", target, source))?,
+        }
+        self.apply(target, finish)?;
+        set_times(target, finish.mtime_ns)
+    }
+
+    /// Creates a symlink at `target`, replacing a file or symlink there.
+    pub(super) fn symlink(
+        &mut self,
+        root: &Path,
+        target: &Path,
+        link: &str,
+        mtime_ns: i64,
+    ) -> Result<(), CopyError> {
+        clear_for_non_directory(root, target)?;
+        symlink(link, target).map_err(|source| io_error("create symlink", target, source))?;
+        lchown(target, Some(self.owner.0), Some(self.owner.1))
+            .map_err(|source| io_error("chown", target, source))?;
+        set_times(target, mtime_ns)
+    }
+
+    /// Makes `target` a directory (creating it, or reusing an existing directory, also
+    /// through a symlink resolved inside `root`) and gives it the source's metadata; its
+    /// time is set by `finish_directories`, after its contents are written. Returns the
+    /// host path to write children into.
+    pub(super) fn directory(
+        &mut self,
+        root: &Path,
+        target: &Path,
+        finish: &Finish,
+    ) -> Result<PathBuf, CopyError> {
+        let host = match fs::symlink_metadata(target) {
+            Ok(metadata) if metadata.is_dir() => target.to_path_buf(),
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let inside = target
+                    .strip_prefix(root)
+                    .unwrap_or(target)
+                    .to_string_lossy()
+                    .into_owned();
+                let resolved = resolve_in_root(root, &inside, true)?;
+                if !fs::metadata(&resolved).is_ok_and(|m| m.is_dir()) {
+                    return Err(CopyError::NotADirectory {
+                        path: shown(root, target),
+                    });
+                }
+                resolved
+            }
+            Ok(_) => {
+                return Err(CopyError::NotADirectory {
+                    path: shown(root, target),
+                })
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(target)
+                    .map_err(|source| io_error("create directory", target, source))?;
+                target.to_path_buf()
+            }
+            Err(source) => return Err(io_error("inspect", target, source)),
+        };
+        self.apply(&host, finish)?;
+        self.directory_times.push((host.clone(), finish.mtime_ns));
+        Ok(host)
+    }
+
+    /// Sets the recorded directory times; call after everything below them is written.
+    pub(super) fn finish_directories(&mut self) -> Result<(), CopyError> {
+        for (dir, mtime_ns) in self.directory_times.drain(..).rev() {
+            set_times(&dir, mtime_ns)?;
+        }
+        Ok(())
+    }
+
+    /// Owner, then permission bits (chown clears setuid bits), then extended attributes
+    /// (chown also clears `security.capability`).
+    fn apply(&self, target: &Path, finish: &Finish) -> Result<(), CopyError> {
+        let mode = self.mode_override.unwrap_or(finish.mode);
+        set_owner_and_mode(target, self.owner, Some(mode))?;
+        match finish.xattrs_from {
+            Some(source) => copy_xattrs(source, target),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Removes a file or symlink at `target` so a new object can take its place.
+fn clear_for_non_directory(root: &Path, target: &Path) -> Result<(), CopyError> {
+    match fs::symlink_metadata(target) {
+        Ok(metadata) if metadata.is_dir() => Err(CopyError::DirectoryInTheWay {
+            path: shown(root, target),
+        }),
+        Ok(_) => fs::remove_file(target).map_err(|source| io_error("replace", target, source)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(io_error("inspect", target, source)),
+    }
+}
+
+fn create_new(target: &Path) -> Result<File, CopyError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(target)
+        .map_err(|source| io_error("create", target, source))
+}
+
+pub(super) fn set_owner_and_mode(
+    target: &Path,
+    owner: (u32, u32),
+    mode: Option<u32>,
+) -> Result<(), CopyError> {
+    lchown(target, Some(owner.0), Some(owner.1))
+        .map_err(|source| io_error("chown", target, source))?;
+    if let Some(mode) = mode {
+        fs::set_permissions(target, fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|source| io_error("chmod", target, source))?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_times(target: &Path, mtime_ns: i64) -> Result<(), CopyError> {
+    let time = FileTime::from_unix_time(
+        mtime_ns.div_euclid(1_000_000_000),
+        mtime_ns.rem_euclid(1_000_000_000) as u32,
+    );
+    filetime::set_symlink_file_times(target, time, time)
+        .map_err(|source| io_error("set times of", target, source))
+}
+
+/// Copies every extended attribute BuildKit would. Attributes the destination filesystem
+/// refuses are skipped, except `security.capability`, whose loss would change what a binary
+/// may do.
+fn copy_xattrs(source: &Path, target: &Path) -> Result<(), CopyError> {
+    let names = match xattr::list(source) {
+        Ok(names) => names,
+        Err(err) if err.raw_os_error() == Some(libc::ENOTSUP) => return Ok(()),
+        Err(err) => return Err(io_error("list extended attributes of", source, err)),
+    };
+    for name in names {
+        let Some(value) = xattr::get(source, &name)
+            .map_err(|err| io_error("read extended attribute of", source, err))?
+        else {
+            continue;
+        };
+        set_xattr(target, &name.to_string_lossy(), &value)?;
+    }
+    Ok(())
+}
+
+/// Sets one extended attribute; only a refused `security.capability` is an error.
+pub(super) fn set_xattr(target: &Path, name: &str, value: &[u8]) -> Result<(), CopyError> {
+    match xattr::set(target, name, value) {
+        Ok(()) => Ok(()),
+        Err(err) if name == "security.capability" => {
+            Err(io_error("set security.capability on", target, err))
+        }
+        Err(err) => {
+            tracing::debug!(path = %target.display(), name, error = %err, "extended attribute not copied");
+            Ok(())
+        }
+    }
+}
+
+pub(super) fn io_error(op: &'static str, path: &Path, source: io::Error) -> CopyError {
+    CopyError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `host` as a path inside `root` (`/etc/x`), for messages.
+pub(super) fn shown(root: &Path, host: &Path) -> String {
+    match host.strip_prefix(root) {
+        Ok(inside) => format!("/{}", inside.display()),
+        Err(_) => host.display().to_string(),
+    }
+}

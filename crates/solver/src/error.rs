@@ -1,0 +1,57 @@
+//! `SolveError`: why a build stopped, tied to the vertex (and so the Dockerfile line) that
+//! failed.
+
+use crate::graph::{SourceLocation, VertexId};
+
+/// A failed build: which step, where it came from, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {cause}")]
+pub struct SolveError {
+    pub vertex: Option<VertexId>,
+    /// The vertex's display name (`[2/4] RUN make`), empty when no vertex is involved.
+    pub name: String,
+    pub location: Option<SourceLocation>,
+    pub cause: StepFailure,
+}
+
+/// The cause of a failed step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    #[error("process \"{command}\" did not complete successfully: exit code: {exit_code}")]
+    CommandFailed {
+        command: String,
+        exit_code: i32,
+        /// The last lines the command printed.
+        output_tail: Vec<String>,
+    },
+    #[error("{0}")]
+    Sandbox(#[from] rbuild_exec::SandboxError),
+    #[error("{0}")]
+    Store(#[from] rbuild_cache::StoreError),
+    #[error("{0}")]
+    Select(#[from] rbuild_fileop::select::SelectError),
+    #[error("{0}")]
+    Copy(#[from] rbuild_fileop::copy::CopyError),
+    #[error("{0}")]
+    Pattern(#[from] rbuild_fileop::patterns::PatternError),
+    #[error("{0}")]
+    Digest(#[from] rbuild_fileop::content_digest::DigestError),
+    #[error("build context {0:?} is not defined")]
+    UnknownContext(String),
+    #[error("image {reference}: {message}")]
+    Image { reference: String, message: String },
+    #[error("{0}")]
+    Export(String),
+}
+
+impl SolveError {
+    /// An error not attached to any vertex (e.g. while assembling the final image).
+    pub fn general(cause: impl Into<StepFailure>) -> SolveError {
+        SolveError {
+            vertex: None,
+            name: String::new(),
+            location: None,
+            cause: cause.into(),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Images in the local store: resolving a name (and platform) to its manifest and config,
+//! the snapshot chain a base image provides, and assembling a built image's config.
+//!
+//! Exporting images elsewhere is `export`'s job.
+
+use rbuild_cache::{SnapshotChain, Store};
+use rbuild_oci::oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use rbuild_oci::{media_types, Digest, ImageConfig, ImageReference, Platform};
+
+use crate::error::StepFailure;
+use crate::graph::{BuildGraph, ImageTemplate};
+use crate::solve::SolveOutcome;
+
+/// A platform-specific image found in the local store.
+#[derive(Clone, Debug)]
+pub struct LocalImage {
+    pub manifest: Descriptor,
+    pub config: ImageConfig,
+}
+
+/// Resolves `reference` for `platform` in the store: follows an index to the matching
+/// manifest and reads its config.
+pub fn resolve_local_image(
+    store: &Store,
+    reference: &ImageReference,
+    platform: &Platform,
+) -> Result<LocalImage, StepFailure> {
+    let image_error = |message: String| StepFailure::Image {
+        reference: reference.familiar(),
+        message,
+    };
+    let target = store.images().get(reference)?.ok_or_else(|| {
+        image_error("not found in the local store (load it with `rbuild load`)".to_string())
+    })?;
+    let manifest = if media_types::is_index(&target.media_type().to_string()) {
+        let index: ImageIndex = read_json(store, target.digest().as_ref())?;
+        pick_platform(&index, platform).ok_or_else(|| {
+            image_error(format!("no image for platform {platform} in the local store"))
+        })?
+    } else {
+        target
+    };
+    let (_, config) = manifest_config(store, &manifest)?;
+    if !config.platform().satisfies(platform) {
+        return Err(image_error(format!(
+            "the local image is for {}, not {platform}",
+            config.platform()
+        )));
+    }
+    Ok(LocalImage { manifest, config })
+}
+
+fn pick_platform(index: &ImageIndex, platform: &Platform) -> Option<Descriptor> {
+    index
+        .manifests()
+        .iter()
+        .find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                let candidate = Platform::new(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                );
+                candidate.satisfies(platform)
+            })
+        })
+        .cloned()
+}
+
+/// The config digest (the image id) and config of the manifest `descriptor` names.
+pub fn manifest_config(
+    store: &Store,
+    descriptor: &Descriptor,
+) -> Result<(Digest, ImageConfig), StepFailure> {
+    let manifest: ImageManifest = read_json(store, descriptor.digest().as_ref())?;
+    let config_digest = manifest.config().digest().as_ref();
+    let config = read_json(store, config_digest)?;
+    let config_digest = config_digest.parse().map_err(|e| StepFailure::Image {
+        reference: descriptor.digest().to_string(),
+        message: format!("invalid config digest: {e}"),
+    })?;
+    Ok((config_digest, config))
+}
+
+/// The snapshot chain of a base image's root filesystem.
+pub fn image_chain(store: &Store, manifest: &Digest) -> Result<SnapshotChain, StepFailure> {
+    let manifest: ImageManifest = read_json(store, &manifest.to_string())?;
+    let config: ImageConfig = read_json(store, manifest.config().digest().as_ref())?;
+    Ok(SnapshotChain {
+        layers: config.rootfs.diff_ids,
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(store: &Store, digest: &str) -> Result<T, StepFailure> {
+    let digest: Digest = digest.parse().map_err(|e| StepFailure::Image {
+        reference: digest.to_string(),
+        message: format!("invalid digest: {e}"),
+    })?;
+    let bytes = store.blobs().read(&digest)?;
+    serde_json::from_slice(&bytes).map_err(|e| StepFailure::Image {
+        reference: digest.to_string(),
+        message: format!("unreadable JSON document: {e}"),
+    })
+}
+
+/// A built image: its final config and the chain holding its layers.
+#[derive(Clone, Debug)]
+pub struct BuiltImage {
+    pub config: ImageConfig,
+    pub chain: SnapshotChain,
+}
+
+impl BuiltImage {
+    /// The config's canonical bytes and digest (the image id).
+    pub fn config_blob(&self) -> (Vec<u8>, Digest) {
+        let bytes = self.config.to_canonical_json();
+        let digest = Digest::of(&bytes);
+        (bytes, digest)
+    }
+}
+
+/// Fills the template's layers and history from the solve: diff ids of the target chain,
+/// `empty_layer` for instructions whose vertex added nothing, and `created` times.
+pub fn assemble_image(
+    template: &ImageTemplate,
+    graph: &BuildGraph,
+    outcome: &SolveOutcome,
+    created: &str,
+) -> BuiltImage {
+    let mut config = template.config.clone();
+    config.created = Some(created.to_string());
+    config.rootfs.diff_ids = outcome.target.chain.layers.clone();
+    for (entry, vertex) in config.history.iter_mut().zip(&template.history_layers) {
+        entry.created.get_or_insert_with(|| created.to_string());
+        if let Some(vertex) = vertex {
+            entry.empty_layer = !adds_layer(graph, outcome, *vertex);
+        }
+    }
+    BuiltImage {
+        config,
+        chain: outcome.target.chain.clone(),
+    }
+}
+
+fn adds_layer(graph: &BuildGraph, outcome: &SolveOutcome, vertex: crate::graph::VertexId) -> bool {
+    let Some(result) = outcome.results.get(&vertex) else {
+        return false;
+    };
+    let parent_len = graph
+        .vertex(vertex)
+        .op
+        .parent()
+        .and_then(|p| outcome.results.get(&p))
+        .map_or(0, |r| r.chain.layers.len());
+    result.chain.layers.len() > parent_len
+}

@@ -1,0 +1,251 @@
+//! Cache keys: a vertex's key is the sha256 of a canonical JSON document (its
+//! `KeyMaterial`) holding the op's fully expanded parameters, the keys of its inputs and the
+//! content digests of the files it reads from local contexts.
+//!
+//! Keys are Merkle-style: a change anywhere below a vertex changes its key. Timestamps, host
+//! paths and uncached environment (proxies) never enter the material. This module computes
+//! keys only; looking them up is the scheduler's job.
+
+use rbuild_oci::Digest;
+use serde_json::{json, Value};
+
+use crate::graph::{CopySource, Op, RunMount, VertexId};
+
+/// Bumped whenever the meaning of a key changes, so old cache entries stop matching.
+const KEY_FORMAT_VERSION: u32 = 1;
+
+/// The canonical document a cache key is hashed from. Kept with the cache record so a miss
+/// can be explained by comparing documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyMaterial {
+    value: Value,
+}
+
+impl KeyMaterial {
+    /// The key: sha256 of the canonical JSON text.
+    pub fn key(&self) -> Digest {
+        Digest::of(self.to_json().as_bytes())
+    }
+
+    /// Canonical JSON text (object keys sorted, no whitespace).
+    pub fn to_json(&self) -> String {
+        self.value.to_string()
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// What the key of one vertex depends on besides the op itself.
+pub struct KeyInputs<'a> {
+    /// Returns the key of an input vertex (already computed: inputs come first).
+    pub input_key: &'a dyn Fn(VertexId) -> Digest,
+    /// Content digest of the files the op reads from a local context, when it reads any.
+    pub context_digest: Option<&'a Digest>,
+}
+
+/// Builds the key material of `op`.
+pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
+    let key = |v: VertexId| (inputs.input_key)(v).to_string();
+    let params = match op {
+        Op::Scratch => json!({ "kind": "scratch" }),
+        Op::Image(image) => json!({
+            "kind": "image",
+            "manifest": image.manifest.to_string(),
+            "platform": image.platform.to_string(),
+        }),
+        Op::Run(run) => json!({
+            "kind": "run",
+            "parent": key(run.parent),
+            "args": run.args,
+            "env": run.env,
+            "cwd": run.cwd,
+            "user": run.user,
+            "network": run.network,
+            "platform": run.platform.to_string(),
+            "mounts": run.mounts.iter().map(|m| mount_material(m, &key, inputs.context_digest)).collect::<Vec<_>>(),
+        }),
+        Op::Copy(copy) => json!({
+            "kind": "copy",
+            "parent": key(copy.parent),
+            "source": source_material(&copy.source, &key, inputs.context_digest),
+            "paths": copy.paths,
+            "dest": copy.dest,
+            "chown": copy.chown,
+            "chmod": copy.chmod,
+            "excludes": copy.excludes,
+            "unpack_archives": copy.unpack_archives,
+            "parents": copy.parents,
+        }),
+        Op::Mkdir(mkdir) => json!({
+            "kind": "mkdir",
+            "parent": key(mkdir.parent),
+            "path": mkdir.path,
+            "mode": mkdir.mode,
+            "owner": mkdir.owner,
+        }),
+    };
+    KeyMaterial {
+        value: json!({ "version": KEY_FORMAT_VERSION, "op": params }),
+    }
+}
+
+fn source_material(
+    source: &CopySource,
+    key: &dyn Fn(VertexId) -> String,
+    context_digest: Option<&Digest>,
+) -> Value {
+    match source {
+        // The context's name and excludes are left out on purpose: what matters is the
+        // digest of exactly the files selected, which already reflects the excludes.
+        CopySource::Context { .. } => json!({
+            "context": context_digest.map(|d| d.to_string()),
+        }),
+        CopySource::Vertex(v) => json!({ "vertex": key(*v) }),
+        CopySource::Inline(files) => json!({
+            "inline": files.iter().map(|f| json!({
+                "name": f.name,
+                "content_digest": Digest::of(f.content.as_bytes()).to_string(),
+                "mode": f.mode,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn mount_material(
+    mount: &RunMount,
+    key: &dyn Fn(VertexId) -> String,
+    context_digest: Option<&Digest>,
+) -> Value {
+    match mount {
+        RunMount::Bind {
+            target,
+            source,
+            source_path,
+            read_write,
+        } => json!({
+            "type": "bind",
+            "target": target,
+            "source": source_material(source, key, context_digest),
+            "source_path": source_path,
+            "rw": read_write,
+        }),
+        // Cache, tmpfs, secret and ssh mounts never change a step's key beyond their
+        // identity: their contents are deliberately not part of the result.
+        RunMount::Cache {
+            id,
+            target,
+            sharing,
+            read_only,
+            uid,
+            gid,
+            mode,
+            from,
+            source_path,
+        } => json!({
+            "type": "cache",
+            "id": id,
+            "target": target,
+            "sharing": sharing,
+            "ro": read_only,
+            "uid": uid,
+            "gid": gid,
+            "mode": mode,
+            "from": from.map(key),
+            "source_path": source_path,
+        }),
+        RunMount::Tmpfs { target, size } => json!({
+            "type": "tmpfs", "target": target, "size": size,
+        }),
+        RunMount::Secret {
+            id, target, env, required, mode, uid, gid,
+        } => json!({
+            "type": "secret", "id": id, "target": target, "env": env,
+            "required": required, "mode": mode, "uid": uid, "gid": gid,
+        }),
+        RunMount::Ssh {
+            id, target, required, mode, uid, gid,
+        } => json!({
+            "type": "ssh", "id": id, "target": target,
+            "required": required, "mode": mode, "uid": uid, "gid": gid,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{NetworkMode, RunOp};
+    use rbuild_oci::Platform;
+
+    fn run_op(args: &[&str], env: &[&str], uncached: &[&str]) -> Op {
+        Op::Run(RunOp {
+            parent: VertexId(0),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+            uncached_env: uncached.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            user: String::new(),
+            network: NetworkMode::Default,
+            platform: Platform::new("linux", "amd64", None),
+            mounts: Vec::new(),
+        })
+    }
+
+    fn key_with_parent(op: &Op, parent: &Digest) -> Digest {
+        let input_key = |_v: VertexId| parent.clone();
+        key_material(
+            op,
+            &KeyInputs {
+                input_key: &input_key,
+                context_digest: None,
+            },
+        )
+        .key()
+    }
+
+    #[test]
+    fn keys_depend_on_command_env_and_parent_but_not_uncached_env() {
+        let parent = Digest::of(b"parent");
+        let base = key_with_parent(&run_op(&["sh", "-c", "make"], &["A=1"], &[]), &parent);
+        assert_eq!(
+            base,
+            key_with_parent(
+                &run_op(&["sh", "-c", "make"], &["A=1"], &["HTTP_PROXY=x"]),
+                &parent
+            )
+        );
+        assert_ne!(
+            base,
+            key_with_parent(&run_op(&["sh", "-c", "make all"], &["A=1"], &[]), &parent)
+        );
+        assert_ne!(
+            base,
+            key_with_parent(&run_op(&["sh", "-c", "make"], &["A=2"], &[]), &parent)
+        );
+        assert_ne!(
+            base,
+            key_with_parent(
+                &run_op(&["sh", "-c", "make"], &["A=1"], &[]),
+                &Digest::of(b"other parent")
+            )
+        );
+    }
+
+    #[test]
+    fn material_is_canonical_json() {
+        let parent = Digest::of(b"p");
+        let input_key = |_v: VertexId| parent.clone();
+        let material = key_material(
+            &run_op(&["true"], &[], &[]),
+            &KeyInputs {
+                input_key: &input_key,
+                context_digest: None,
+            },
+        );
+        let text = material.to_json();
+        assert!(text.starts_with(r#"{"op":{"args":["true"],"cwd":"/""#), "{text}");
+        assert_eq!(material.key(), Digest::of(text.as_bytes()));
+    }
+}

@@ -1,0 +1,259 @@
+//! Executing one vertex whose key missed the cache: RUN in the sandbox, COPY/WORKDIR on a
+//! private overlay mount, base images from the store. Each returns the snapshot chain of the
+//! resulting root filesystem; committing the upper dir as a layer is the store's job.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use rbuild_cache::{SnapshotChain, Store};
+use rbuild_exec::{LayerStack, OutputStream, SandboxSpec};
+use rbuild_fileop::copy::{copy_into_root, make_dir_all, write_inline_files, CopyOptions};
+use rbuild_fileop::patterns::PathPatterns;
+use rbuild_fileop::select::{select_sources_excluding, SelectOptions};
+
+use crate::context::ContextSelection;
+use crate::error::StepFailure;
+use crate::graph::{CopyOp, CopySource, MkdirOp, NetworkMode, RunOp, VertexId};
+use crate::progress::{LogStream, ProgressEvent, ProgressSink};
+
+/// The hostname RUN steps see.
+const SANDBOX_HOSTNAME: &str = "rbuild";
+/// How many trailing output lines a failed RUN reports.
+const OUTPUT_TAIL_LINES: usize = 10;
+
+/// What executing a vertex needs from the solver.
+pub(crate) struct StepContext<'a> {
+    pub store: &'a Store,
+    pub progress: &'a dyn ProgressSink,
+    pub vertex: VertexId,
+    pub epoch: Option<i64>,
+}
+
+pub(crate) fn run(
+    cx: &StepContext<'_>,
+    op: &RunOp,
+    parent: &SnapshotChain,
+) -> Result<SnapshotChain, StepFailure> {
+    let layers = cx.store.layers();
+    let upper = layers.new_upper()?;
+    let mut env = op.env.clone();
+    env.extend(op.uncached_env.iter().cloned());
+    let spec = SandboxSpec {
+        rootfs: LayerStack {
+            lowers: layers.lower_dirs(parent)?,
+            upper: upper.upper().to_path_buf(),
+            work: upper.work().to_path_buf(),
+        },
+        args: op.args.clone(),
+        env,
+        cwd: op.cwd.clone(),
+        user: op.user.clone(),
+        hostname: SANDBOX_HOSTNAME.to_string(),
+        network: sandbox_network(op.network),
+        timeout: None,
+    };
+    let mut tail = OutputTail::default();
+    let outcome = rbuild_exec::run(&spec, &mut |stream, bytes| {
+        tail.push(bytes);
+        cx.progress.event(ProgressEvent::Log {
+            vertex: cx.vertex,
+            stream: match stream {
+                OutputStream::Stdout => LogStream::Stdout,
+                OutputStream::Stderr => LogStream::Stderr,
+            },
+            bytes: bytes.to_vec(),
+        });
+    })?;
+    if outcome.exit_code != 0 {
+        return Err(StepFailure::CommandFailed {
+            command: op.args.join(" "),
+            exit_code: outcome.exit_code,
+            output_tail: tail.lines(),
+        });
+    }
+    Ok(layers.commit(parent, upper, cx.epoch)?)
+}
+
+fn sandbox_network(mode: NetworkMode) -> rbuild_exec::NetworkMode {
+    match mode {
+        NetworkMode::Default | NetworkMode::Host => rbuild_exec::NetworkMode::Host,
+        NetworkMode::None => rbuild_exec::NetworkMode::Host,
+    }
+}
+
+/// Where a COPY reads from once its inputs are known.
+pub(crate) enum CopyInput<'a> {
+    Context(&'a ContextSelection),
+    Chain(&'a SnapshotChain),
+    Inline,
+}
+
+pub(crate) fn copy(
+    cx: &StepContext<'_>,
+    op: &CopyOp,
+    parent: &SnapshotChain,
+    input: CopyInput<'_>,
+) -> Result<SnapshotChain, StepFailure> {
+    let layers = cx.store.layers();
+    let upper = layers.new_upper()?;
+    let stack = LayerStack {
+        lowers: layers.lower_dirs(parent)?,
+        upper: upper.upper().to_path_buf(),
+        work: upper.work().to_path_buf(),
+    };
+    let read_only: Vec<Vec<PathBuf>> = match input {
+        CopyInput::Chain(chain) => vec![layers.lower_dirs(chain)?],
+        _ => Vec::new(),
+    };
+    rbuild_exec::with_mounted_layers(&stack, &read_only, |merged, sources| {
+        apply_copy(op, merged, sources, &input)
+    })??;
+    Ok(layers.commit(parent, upper, cx.epoch)?)
+}
+
+fn apply_copy(
+    op: &CopyOp,
+    merged: &Path,
+    sources: &[PathBuf],
+    input: &CopyInput<'_>,
+) -> Result<(), StepFailure> {
+    let options = CopyOptions {
+        owner: op
+            .chown
+            .as_deref()
+            .map(|spec| resolve_chown(merged, spec))
+            .transpose()?,
+        mode: op.chmod,
+        parents: op.parents,
+        unpack_archives: op.unpack_archives,
+        dest_is_dir_hint: op.paths.len() > 1,
+    };
+    match input {
+        CopyInput::Context(selection) => {
+            copy_into_root(merged, &op.dest, &selection.matches, &options)?
+        }
+        CopyInput::Chain(_) => {
+            let nothing_ignored = PathPatterns::default();
+            let select = SelectOptions {
+                excludes: &nothing_ignored,
+                follow_top_symlinks: true,
+                allow_empty_wildcard: false,
+            };
+            let root = sources.first().map(PathBuf::as_path).unwrap_or(merged);
+            let excludes = PathPatterns::new(&op.excludes)?;
+            // The walk is parallel; rayon's global pool was started outside this mount
+            // namespace and cannot see the source view, so it runs on a pool started here.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .map_err(|e| StepFailure::Export(format!("cannot start a worker pool: {e}")))?;
+            let matches =
+                pool.install(|| select_sources_excluding(root, &op.paths, &select, &excludes))?;
+            copy_into_root(merged, &op.dest, &matches, &options)?
+        }
+        CopyInput::Inline => {
+            let files: Vec<(String, Vec<u8>, u32)> = inline_files(&op.source)
+                .iter()
+                .map(|f| (f.name.clone(), f.content.clone().into_bytes(), f.mode))
+                .collect();
+            write_inline_files(merged, &op.dest, &files, &options)?
+        }
+    }
+    Ok(())
+}
+
+fn inline_files(source: &CopySource) -> &[crate::graph::InlineFile] {
+    match source {
+        CopySource::Inline(files) => files,
+        _ => &[],
+    }
+}
+
+pub(crate) fn mkdir(
+    cx: &StepContext<'_>,
+    op: &MkdirOp,
+    parent: &SnapshotChain,
+) -> Result<SnapshotChain, StepFailure> {
+    let layers = cx.store.layers();
+    let upper = layers.new_upper()?;
+    let stack = LayerStack {
+        lowers: layers.lower_dirs(parent)?,
+        upper: upper.upper().to_path_buf(),
+        work: upper.work().to_path_buf(),
+    };
+    rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| -> Result<(), StepFailure> {
+        let owner = op
+            .owner
+            .as_deref()
+            .map(|spec| resolve_chown(merged, spec))
+            .transpose()?;
+        make_dir_all(merged, &op.path, op.mode, owner)?;
+        Ok(())
+    })??;
+    Ok(layers.commit(parent, upper, cx.epoch)?)
+}
+
+/// `--chown` semantics: a name takes its uid and primary gid from the image's /etc/passwd; a
+/// bare numeric uid also becomes the gid (unlike `USER`, where it would be gid 0).
+fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32), StepFailure> {
+    let identity = rbuild_exec::resolve_user(root, spec)?;
+    let numeric_user_alone = !spec.contains(':') && spec.parse::<u32>().is_ok();
+    if numeric_user_alone {
+        Ok((identity.uid, identity.uid))
+    } else {
+        Ok((identity.uid, identity.gid))
+    }
+}
+
+/// The last lines a command printed, for the failure message.
+#[derive(Default)]
+struct OutputTail {
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl OutputTail {
+    fn push(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                let line = String::from_utf8_lossy(&self.partial).into_owned();
+                self.partial.clear();
+                self.lines.push_back(line);
+                if self.lines.len() > OUTPUT_TAIL_LINES {
+                    self.lines.pop_front();
+                }
+            } else {
+                self.partial.push(byte);
+            }
+        }
+    }
+
+    fn lines(mut self) -> Vec<String> {
+        if !self.partial.is_empty() {
+            self.lines
+                .push_back(String::from_utf8_lossy(&self.partial).into_owned());
+            if self.lines.len() > OUTPUT_TAIL_LINES {
+                self.lines.pop_front();
+            }
+        }
+        self.lines.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_tail_keeps_the_last_lines_and_a_partial_one() {
+        let mut tail = OutputTail::default();
+        for i in 0..15 {
+            tail.push(format!("line {i}\n").as_bytes());
+        }
+        tail.push(b"no newline");
+        let lines = tail.lines();
+        assert_eq!(lines.len(), OUTPUT_TAIL_LINES);
+        assert_eq!(lines.first().map(String::as_str), Some("line 6"));
+        assert_eq!(lines.last().map(String::as_str), Some("no newline"));
+    }
+}

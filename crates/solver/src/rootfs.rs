@@ -1,0 +1,147 @@
+//! The `local` exporter: the image's root filesystem as a plain directory tree, with owners,
+//! modes, times, symlinks, device nodes and xattrs as the image has them.
+//!
+//! The tree is copied from a read-only overlay view of the snapshot chain into a temporary
+//! sibling of the destination and renamed into place, so a failure leaves nothing behind.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+use rbuild_cache::{SnapshotChain, Store};
+use rbuild_exec::LayerStack;
+use walkdir::WalkDir;
+
+use crate::error::StepFailure;
+
+/// Writes the merged root filesystem of `chain` to `dest`, which must not exist or be empty.
+pub(crate) fn export_rootfs(
+    store: &Store,
+    chain: &SnapshotChain,
+    dest: &Path,
+) -> Result<(), StepFailure> {
+    ensure_absent_or_empty(dest)?;
+    let staging = staging_path(dest);
+    let layers = store.layers();
+    let upper = layers.new_upper()?;
+    let stack = LayerStack {
+        lowers: layers.lower_dirs(chain)?,
+        upper: upper.upper().to_path_buf(),
+        work: upper.work().to_path_buf(),
+    };
+    let copied = rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| {
+        copy_tree(merged, &staging)
+    })?;
+    if let Err(e) = copied.and_then(|()| replace_dir(&staging, dest)) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(StepFailure::Export(format!(
+            "cannot write the root filesystem to {}: {e}",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+fn ensure_absent_or_empty(dest: &Path) -> Result<(), StepFailure> {
+    match fs::read_dir(dest) {
+        Ok(mut entries) => match entries.next() {
+            Some(_) => Err(StepFailure::Export(format!(
+                "output directory {} is not empty",
+                dest.display()
+            ))),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StepFailure::Export(format!("{}: {e}", dest.display()))),
+    }
+}
+
+fn staging_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rootfs".to_string());
+    dest.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+fn replace_dir(staging: &Path, dest: &Path) -> io::Result<()> {
+    if dest.exists() {
+        fs::remove_dir(dest)?;
+    }
+    fs::rename(staging, dest)
+}
+
+fn copy_tree(source: &Path, dest: &Path) -> io::Result<()> {
+    let mut directories = Vec::new();
+    for entry in WalkDir::new(source).sort_by_file_name() {
+        let entry = entry.map_err(io::Error::other)?;
+        let relative = entry
+            .path()
+            .strip_prefix(source)
+            .map_err(io::Error::other)?;
+        let target = dest.join(relative);
+        let meta = entry.path().symlink_metadata()?;
+        copy_entry(entry.path(), &target, &meta)?;
+        if meta.is_dir() {
+            directories.push((target, meta));
+        } else {
+            set_times(&target, &meta)?;
+        }
+    }
+    // Directory times last: creating entries inside a directory updates its mtime.
+    for (target, meta) in directories.iter().rev() {
+        set_times(target, meta)?;
+    }
+    Ok(())
+}
+
+fn copy_entry(source: &Path, target: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    let file_type = meta.file_type();
+    if file_type.is_dir() {
+        fs::create_dir(target)?;
+    } else if file_type.is_symlink() {
+        symlink(fs::read_link(source)?, target)?;
+    } else if file_type.is_file() {
+        fs::copy(source, target)?;
+    } else {
+        make_node(target, meta)?;
+    }
+    std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))?;
+    if !file_type.is_symlink() {
+        fs::set_permissions(target, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
+    copy_xattrs(source, target)
+}
+
+fn make_node(target: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    let file_type = FileType::from_raw_mode(meta.mode());
+    mknodat(
+        CWD,
+        target,
+        file_type,
+        Mode::from_raw_mode(meta.mode() & 0o7777),
+        meta.rdev(),
+    )
+    .map_err(io::Error::from)
+}
+
+fn copy_xattrs(source: &Path, target: &Path) -> io::Result<()> {
+    for name in xattr::list(source)? {
+        if name.to_string_lossy().starts_with("trusted.overlay.") {
+            continue;
+        }
+        if let Some(value) = xattr::get(source, &name)? {
+            xattr::set(target, &name, &value)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_times(target: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    let mtime = FileTime::from_last_modification_time(meta);
+    let atime = FileTime::from_last_access_time(meta);
+    filetime::set_symlink_file_times(target, atime, mtime)
+}
