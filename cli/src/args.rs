@@ -24,6 +24,9 @@ pub enum Command {
     Images,
     /// Import an OCI image layout (directory or tar) or a docker-archive tar.
     Load(LoadArgs),
+    /// Inspect and maintain the store: disk usage, prune, check.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Developer tools: the parsed AST and the lowered build graph.
     #[command(subcommand)]
     Debug(DebugCommand),
@@ -58,6 +61,35 @@ pub struct BuildArgs {
     /// Metadata label for the image (`KEY=VALUE`); may repeat.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Say for each step why it ran, or which earlier build its cached result came from.
+    #[arg(long)]
+    pub explain: bool,
+    /// Export the build cache: `type=local,dest=DIR[,mode=min|max]`.
+    #[arg(long = "cache-to", value_name = "type=local,dest=DIR")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache before building: `type=local,src=DIR`; may repeat.
+    #[arg(long = "cache-from", value_name = "type=local,src=DIR")]
+    pub cache_from: Vec<String>,
+    /// Store size the cleanup after each build keeps to (`20GB`, `500MB`; `0` or `off`
+    /// disables). Default: the smaller of 20 GB and 10% of the store's filesystem.
+    #[arg(long = "gc-keep-storage", env = "RBUILD_GC_KEEP_STORAGE", value_name = "SIZE")]
+    pub gc_keep_storage: Option<String>,
+    /// Secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VAR`
+    /// (`type=file|env` as buildx); may repeat.
+    #[arg(long = "secret", value_name = "id=NAME,src=FILE")]
+    pub secrets: Vec<String>,
+    /// SSH agent for `RUN --mount=type=ssh`: `default` (SSH_AUTH_SOCK) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    pub ssh: Vec<String>,
+    /// Network of RUN steps without `--network`: default (the host's), none or host.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Memory limit of each RUN step (`512m`, `2g`).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Process limit of each RUN step.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<u64>,
     /// Build context directory.
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
@@ -84,6 +116,36 @@ pub struct LoadArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Disk usage of the store by kind of content.
+    Du {
+        /// Exact byte counts instead of human-readable sizes.
+        #[arg(long)]
+        bytes: bool,
+    },
+    /// Remove build cache; tagged images and running builds keep what they need.
+    Prune(PruneArgs),
+    /// Verify the store; with --repair, remove what is broken.
+    Check {
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused cache, not just unreferenced content.
+    #[arg(long)]
+    pub all: bool,
+    /// Remove least recently used cache until the store fits in SIZE (`10GB`, `500MB`).
+    #[arg(long = "keep-storage", value_name = "SIZE")]
+    pub keep_storage: Option<String>,
+    /// Only remove cache unused for longer than DURATION: `until=DURATION` (`24h`, `30m`).
+    #[arg(long = "filter", value_name = "until=DURATION")]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DebugCommand {
     /// Print the Dockerfile's syntax tree in BuildKit's dump format.
     DumpAst {
@@ -94,7 +156,7 @@ pub enum DebugCommand {
     Graph(BuildArgs),
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "images", "load", "debug", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "images", "load", "cache", "debug", "help"];
 
 /// Parses the command line, treating `rbuild [flags] CONTEXT` as `rbuild build ...`.
 pub fn parse() -> Cli {
@@ -178,5 +240,29 @@ mod tests {
         assert_eq!(build.progress, ProgressMode::Plain);
         assert_eq!(build.outputs, ["type=oci,dest=o.tar"]);
         assert_eq!(build.context, PathBuf::from("ctx"));
+    }
+
+    #[test]
+    fn cache_subcommands_and_flags_parse() {
+        assert_eq!(expand("rbuild cache du"), ["rbuild", "cache", "du"]);
+        assert_eq!(
+            expand("rbuild --root /r cache prune --all"),
+            ["rbuild", "--root", "/r", "cache", "prune", "--all"]
+        );
+        let cli = Cli::parse_from(expand(
+            "rbuild --explain --cache-to type=local,dest=c --cache-from type=local,src=a --cache-from type=local,src=b ctx",
+        ));
+        let Command::Build(build) = cli.command else {
+            panic!("expected build")
+        };
+        assert!(build.explain);
+        assert_eq!(build.cache_to, ["type=local,dest=c"]);
+        assert_eq!(build.cache_from.len(), 2);
+        let cli = Cli::parse_from(expand("rbuild cache prune --keep-storage 1GB --filter until=24h"));
+        let Command::Cache(CacheCommand::Prune(prune)) = cli.command else {
+            panic!("expected cache prune")
+        };
+        assert_eq!(prune.keep_storage.as_deref(), Some("1GB"));
+        assert_eq!(prune.filters, ["until=24h"]);
     }
 }

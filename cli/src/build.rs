@@ -9,7 +9,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use rbuild_cache::Store;
 use rbuild_frontend::{BuildOptions, ImageResolver, ResolvedImage};
 use rbuild_oci::{descriptor_digest, ImageReference, Platform};
-use rbuild_solver::graph::{BuildDefinition, NetworkMode};
+use rbuild_solver::explain::{BuildFacts, BuildIdentity};
+use rbuild_solver::graph::BuildDefinition;
 use rbuild_solver::{
     assemble_image, commit_to_store, export_image, resolve_local_image, BuildContexts, BuiltImage,
     Export, SolveOptions, Solver,
@@ -17,7 +18,7 @@ use rbuild_solver::{
 
 use crate::args::BuildArgs;
 use crate::diagnostics::{frontend_failure, solve_failure};
-use crate::progress;
+use crate::{cache_cmd, cache_flags, explain_view, interrupt, progress, secrets};
 
 /// What one build needs to know about its inputs.
 pub struct BuildInputs {
@@ -56,7 +57,7 @@ pub fn read_inputs(args: &BuildArgs) -> Result<BuildInputs> {
         platform,
         build_platform: Platform::host(),
         labels: parse_pairs(&args.labels, "--label")?,
-        network: NetworkMode::Default,
+        network: secrets::parse_network(args.network.as_deref())?,
         context_excludes,
     };
     Ok(BuildInputs {
@@ -67,9 +68,19 @@ pub fn read_inputs(args: &BuildArgs) -> Result<BuildInputs> {
     })
 }
 
-/// Runs a whole build: lower, solve, assemble, name and export.
+/// Runs a whole build: lower, import caches, solve, explain and record, assemble, name and
+/// export the image and the cache, then keep the store within its size limit.
 pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
+    // Whatever this build looks up or writes stays safe from a concurrent prune.
+    let _lease = store
+        .lease()
+        .context("cannot register the build with the store")?;
+    let started = unix_now();
     let inputs = read_inputs(args)?;
+    let cache_from = cache_flags::parse_cache_from(&args.cache_from)?;
+    let cache_to = cache_flags::parse_cache_to(&args.cache_to)?;
+    let gc_setting = args.gc_keep_storage.as_deref();
+    cache_cmd::gc_limit(store.root(), gc_setting)?;
     let names = parse_tags(&args.tags)?;
     let exports = args
         .outputs
@@ -77,22 +88,50 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
         .map(|o| parse_output(o))
         .collect::<Result<Vec<_>>>()?;
     let definition = lower(store, &inputs)?;
+    cache_flags::import_all(store, &cache_from);
     let epoch = source_date_epoch(&inputs.options.build_args)?;
     let contexts = BuildContexts::new(inputs.context.clone());
     let sink = progress::renderer(args.progress);
+    let build_id = new_build_id();
     let options = SolveOptions {
         no_cache: args.no_cache,
         epoch,
         max_parallel: default_parallelism(),
-        build_id: new_build_id(),
+        build_id: build_id.clone(),
     };
-    let solver = Solver::new(store, &contexts, options, sink.as_ref());
+    let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
+    let run_env = secrets::run_environment(args, cancel)?;
+    let solver =
+        Solver::new(store, &contexts, options, sink.as_ref()).with_run_environment(run_env);
     let outcome = solver
         .solve(&definition.graph, definition.target)
         .map_err(|e| solve_failure(&e, &inputs))?;
-    let created = rfc3339(epoch.unwrap_or_else(now_unix));
-    let image = assemble_image(&definition.image, &definition.graph, &outcome, &created);
-    finish(store, &image, &names, &exports)
+    let facts = BuildFacts {
+        identity: &BuildIdentity {
+            context_dir: inputs.context.display().to_string(),
+            dockerfile: inputs.dockerfile_name.clone(),
+        },
+        build_id: &build_id,
+        started,
+        build_args: &inputs.options.build_args.keys().cloned().collect(),
+        no_cache: args.no_cache,
+        graph: &definition.graph,
+        outcome: &outcome,
+    };
+    explain_view::explain_and_record(store, &facts, args.explain);
+    let image = assemble_image(&definition.image, &definition.graph, &outcome, epoch);
+    finish(store, &image, &names, &exports)?;
+    cache_flags::export_all(
+        store,
+        &definition.graph,
+        &outcome,
+        definition.target,
+        &cache_to,
+    )?;
+    if let Err(e) = cache_cmd::collect_garbage(store, gc_setting) {
+        eprintln!("warning: cleaning up the store after the build failed: {e:#}");
+    }
+    Ok(())
 }
 
 /// Lowers the Dockerfile against the images in the store.
@@ -236,11 +275,10 @@ fn default_parallelism() -> usize {
         .max(4)
 }
 
-fn now_unix() -> i64 {
+fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn new_build_id() -> String {
@@ -249,13 +287,6 @@ fn new_build_id() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{:x}-{:x}", nanos, std::process::id())
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
 #[cfg(test)]
@@ -278,9 +309,4 @@ mod tests {
         assert!(parse_output("type=oci").is_err());
     }
 
-    #[test]
-    fn epoch_formats_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    }
 }

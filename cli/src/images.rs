@@ -51,7 +51,7 @@ fn print_table(rows: &[[String; 5]]) {
 }
 
 /// Sizes as docker prints them: decimal units, three significant digits.
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -13,6 +13,10 @@ use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 use crate::args::LoadArgs;
 
 pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
+    // The blobs stored before the name exists stay safe from a concurrent prune.
+    let _lease = store
+        .lease()
+        .context("cannot register the load with the store")?;
     let archive = rbuild_archive::open(&args.path)
         .with_context(|| format!("cannot load {}", args.path.display()))?;
     let platform = match &args.platform {

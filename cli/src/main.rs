@@ -3,11 +3,16 @@
 
 mod args;
 mod build;
+mod cache_cmd;
+mod cache_flags;
 mod debug;
 mod diagnostics;
+mod explain_view;
 mod images;
+mod interrupt;
 mod load;
 mod progress;
+mod secrets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +35,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error: {text}");
             }
-            ExitCode::FAILURE
+            interrupt::exit_code().unwrap_or(ExitCode::FAILURE)
         }
     }
 }
@@ -44,6 +49,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Build(build) => build::run(&store, build),
         Command::Images => images::run(&store),
         Command::Load(load) => load::run(&store, load),
+        Command::Cache(command) => cache_cmd::run(&store, command),
         Command::Debug(DebugCommand::Graph(build)) => debug::graph(&store, build),
         Command::Debug(DebugCommand::DumpAst { .. }) => Ok(()),
     }

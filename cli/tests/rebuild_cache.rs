@@ -45,6 +45,8 @@ fn unchanged_and_touched_contexts_run_nothing_and_a_changed_file_reruns_from_its
     let (first_id, first_steps) = build(&store, context.path());
     assert!(first_steps.iter().any(|(name, cached)| name.contains("RUN") && !cached));
 
+    // A later second: a fully cached rebuild must not pick up a new creation time.
+    std::thread::sleep(Duration::from_millis(1100));
     let (second_id, second_steps) = build(&store, context.path());
     assert_eq!(second_id, first_id, "same image id");
     assert!(!second_steps.is_empty());

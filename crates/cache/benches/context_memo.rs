@@ -24,19 +24,37 @@ fn stamp(i: usize) -> FileStamp {
 fn memo_lookup(c: &mut Criterion) {
     let root = tempfile::tempdir().unwrap();
     let paths: Vec<PathBuf> = (0..FILES)
-        .map(|i| PathBuf::from(format!("/src/project/dir{}/sub{}/file{i}.rs", i % 50, i % 7)))
+        .map(|i| {
+            PathBuf::from(format!(
+                "/src/project/dir{}/sub{}/file{i}.rs",
+                i % 50,
+                i % 7
+            ))
+        })
         .collect();
     {
         let store = Store::open(root.path()).unwrap();
         let entries: Vec<_> = paths
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.clone(), stamp(i), Digest::of(p.to_string_lossy().as_bytes())))
+            .map(|(i, p)| {
+                (
+                    p.clone(),
+                    stamp(i),
+                    Digest::of(p.to_string_lossy().as_bytes()),
+                )
+            })
             .collect();
         store.context_memo().put_many(&entries);
         // Rows of other contexts must not be loaded.
         let others: Vec<_> = (0..FILES)
-            .map(|i| (PathBuf::from(format!("/src/other/file{i}")), stamp(i), Digest::of(b"o")))
+            .map(|i| {
+                (
+                    PathBuf::from(format!("/src/other/file{i}")),
+                    stamp(i),
+                    Digest::of(b"o"),
+                )
+            })
             .collect();
         store.context_memo().put_many(&others);
     }
@@ -58,21 +76,5 @@ fn memo_lookup(c: &mut Criterion) {
     });
 }
 
-fn split(c: &mut Criterion) {
-    let root = tempfile::tempdir().unwrap();
-    let paths: Vec<PathBuf> = (0..FILES)
-        .map(|i| PathBuf::from(format!("/src/project/dir{}/sub{}/file{i}.rs", i % 50, i % 7)))
-        .collect();
-    let store = Store::open(root.path()).unwrap();
-    let entries: Vec<_> = paths.iter().enumerate().map(|(i, p)| (p.clone(), stamp(i), Digest::of(p.to_string_lossy().as_bytes()))).collect();
-    store.context_memo().put_many(&entries);
-    c.bench_function("load_only", |b| b.iter_batched(|| Store::open(root.path()).unwrap(), |store| { store.context_memo().get(&PathBuf::from("/src/project/top.rs"), &stamp(0)); store }, BatchSize::PerIteration));
-    let db = root.path().join("meta.db");
-    c.bench_function("raw_count", |b| b.iter_batched(|| rusqlite::Connection::open(&db).unwrap(), |conn| { let n: i64 = conn.query_row("SELECT COUNT(*) FROM context_memo WHERE path >= ?1 AND path < ?2", rusqlite::params![b"/src/project/".to_vec(), b"/src/project0".to_vec()], |r| r.get(0)).unwrap(); assert_eq!(n, 10000); conn }, BatchSize::PerIteration));
-    c.bench_function("raw_rows", |b| b.iter_batched(|| rusqlite::Connection::open(&db).unwrap(), |conn| { { let mut st = conn.prepare("SELECT path, size, mtime_ns, ctime_ns, inode, device, digest FROM context_memo WHERE path >= ?1 AND path < ?2").unwrap(); let mut rows = st.query(rusqlite::params![b"/src/project/".to_vec(), b"/src/project0".to_vec()]).unwrap(); let mut n = 0; while let Some(r) = rows.next().unwrap() { let p: Vec<u8> = r.get(0).unwrap(); let d: String = r.get(6).unwrap(); n += p.len() + d.len(); } assert!(n > 0); } conn }, BatchSize::PerIteration));
-    let warm = Store::open(root.path()).unwrap();
-    warm.context_memo().get(&PathBuf::from("/src/project/top.rs"), &stamp(0));
-    c.bench_function("warm_gets", |b| b.iter(|| for (i, path) in paths.iter().enumerate() { assert!(warm.context_memo().get(path, &stamp(i)).is_some()); }));
-}
-criterion_group!(benches, split);
+criterion_group!(benches, memo_lookup);
 criterion_main!(benches);

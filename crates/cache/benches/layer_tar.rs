@@ -12,7 +12,11 @@ fn populate(dir: &std::path::Path) {
     for i in 0..2_000 {
         let sub = dir.join(format!("pkg{}", i % 40));
         fs::create_dir_all(&sub).unwrap();
-        fs::write(sub.join(format!("file{i}.txt")), vec![(i % 251) as u8; 4096 + i * 7]).unwrap();
+        fs::write(
+            sub.join(format!("file{i}.txt")),
+            vec![(i % 251) as u8; 4096 + i * 7],
+        )
+        .unwrap();
     }
     for i in 0..16 {
         fs::write(dir.join(format!("blob{i}.bin")), vec![i as u8; 1 << 20]).unwrap();

@@ -52,7 +52,9 @@ impl BlobStore {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StoreError::io("reading content for blob", writer.path(), e)),
             };
-            writer.write_all(&buffer[..n]).at("writing blob", writer.path())?;
+            writer
+                .write_all(&buffer[..n])
+                .at("writing blob", writer.path())?;
         }
         writer.commit(expected)
     }
@@ -107,7 +109,11 @@ impl BlobStore {
         let mut digests = Vec::new();
         for entry in fs::read_dir(dir).at("listing blobs", dir)? {
             let entry = entry.at("listing blobs", dir)?;
-            if let Some(digest) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 digests.push(digest);
             }
         }
@@ -119,7 +125,9 @@ impl BlobStore {
     pub(crate) fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.shared.layout.blob(digest);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("removing blob", &path, e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StoreError::io("removing blob", &path, e))
+            }
             _ => Ok(()),
         }
     }
@@ -139,7 +147,11 @@ impl BlobWriter {
 
     /// Makes the written content durable and moves it into place; returns digest and size.
     pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
-        let BlobWriter { out, staged, shared } = self;
+        let BlobWriter {
+            out,
+            staged,
+            shared,
+        } = self;
         let (buffered, digest, size) = out.finish();
         let file = buffered
             .into_inner()
@@ -160,7 +172,10 @@ impl BlobWriter {
                 fs::rename(staged.path(), &target).at("moving blob into place", &target)?;
                 sync_dir(&shared.layout.blobs)?;
             }
-            shared.leases.protect_blob(tx, &digest).db("leasing a blob")?;
+            shared
+                .leases
+                .protect_blob(tx, &digest)
+                .db("leasing a blob")?;
             Ok(placed)
         })?;
         if placed {

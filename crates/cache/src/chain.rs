@@ -32,11 +32,13 @@ impl SnapshotChain {
 
     /// The chain ids of every prefix, bottom first: entry `i` names layers `0..=i`.
     pub(crate) fn chain_ids(&self) -> impl Iterator<Item = Digest> + '_ {
-        self.layers.iter().scan(None::<Digest>, |previous, diff_id| {
-            let next = child_chain_id(previous.as_ref(), diff_id);
-            *previous = Some(next.clone());
-            Some(next)
-        })
+        self.layers
+            .iter()
+            .scan(None::<Digest>, |previous, diff_id| {
+                let next = child_chain_id(previous.as_ref(), diff_id);
+                *previous = Some(next.clone());
+                Some(next)
+            })
     }
 
     /// The first `len` layers.
@@ -75,10 +77,13 @@ mod tests {
 
     #[test]
     fn busybox_single_layer_chain_id_is_its_diff_id() {
-        let diff: Digest = "sha256:0958e0fef2d6a31e1325b8bfecd99dead933363682d69850a7606599023751bc"
-            .parse()
-            .unwrap();
-        let chain = SnapshotChain { layers: vec![diff.clone()] };
+        let diff: Digest =
+            "sha256:0958e0fef2d6a31e1325b8bfecd99dead933363682d69850a7606599023751bc"
+                .parse()
+                .unwrap();
+        let chain = SnapshotChain {
+            layers: vec![diff.clone()],
+        };
         assert_eq!(chain.chain_id(), Some(diff));
     }
 }

@@ -45,13 +45,20 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    pub fn is_clean(&self) -> bool {
-        self.corrupt_blobs.is_empty()
+    /// Whether anything is broken. Orphan snapshot directories are not damage: a crash
+    /// between moving a snapshot into place and recording it leaves one, nothing refers to
+    /// it, and the next commit of that chain (or prune, or repair) replaces or removes it.
+    pub fn is_damaged(&self) -> bool {
+        !(self.corrupt_blobs.is_empty()
             && self.missing_snapshots.is_empty()
-            && self.orphan_snapshot_dirs.is_empty()
             && self.dangling_layer_blobs.is_empty()
             && self.broken_images.is_empty()
-            && self.broken_records.is_empty()
+            && self.broken_records.is_empty())
+    }
+
+    /// Nothing broken and no crash leftovers either.
+    pub fn is_clean(&self) -> bool {
+        !self.is_damaged() && self.orphan_snapshot_dirs.is_empty()
     }
 }
 
@@ -69,10 +76,9 @@ impl Store {
                 report.corrupt_blobs.push(digest);
             }
         }
-        let trash = self
-            .shared()
-            .db
-            .write("checking the store", |tx| self.check_metadata(tx, &mut report))?;
+        let trash = self.shared().db.write("checking the store", |tx| {
+            self.check_metadata(tx, &mut report)
+        })?;
         for path in trash {
             if let Err(e) = remove_path(&path) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove orphan snapshot");
@@ -94,7 +100,11 @@ impl Store {
     }
 
     /// Checks rows and directories; returns directories to delete once the lock is released.
-    fn check_metadata(&self, tx: &Transaction<'_>, report: &mut CheckReport) -> Result<Vec<PathBuf>, StoreError> {
+    fn check_metadata(
+        &self,
+        tx: &Transaction<'_>,
+        report: &mut CheckReport,
+    ) -> Result<Vec<PathBuf>, StoreError> {
         let layout = &self.shared().layout;
         let corrupt: HashSet<Digest> = report.corrupt_blobs.iter().cloned().collect();
         let repair = report.repaired;
@@ -116,7 +126,11 @@ impl Store {
         let mut trash = Vec::new();
         for orphan in unrecorded_snapshot_dirs(layout, &recorded)? {
             if repair {
-                trash.push(self.shared().staging.move_aside(&orphan, "orphan-snapshot")?);
+                trash.push(
+                    self.shared()
+                        .staging
+                        .move_aside(&orphan, "orphan-snapshot")?,
+                );
             }
             report.orphan_snapshot_dirs.push(orphan);
         }
@@ -133,17 +147,24 @@ impl Store {
             }
             report.dangling_layer_blobs.push(digest);
         }
-        report.broken_images = image_roots(tx, layout, &present).db("reading images")?.broken;
+        report.broken_images = image_roots(tx, layout, &present)
+            .db("reading images")?
+            .broken;
         if repair {
             for name in &report.broken_images {
-                tx.execute("DELETE FROM images WHERE name = ?1", [name]).db("dropping an image name")?;
+                tx.execute("DELETE FROM images WHERE name = ?1", [name])
+                    .db("dropping an image name")?;
             }
         }
         report.broken_records = self.broken_records(tx, repair)?;
         Ok(trash)
     }
 
-    fn broken_records(&self, tx: &Transaction<'_>, repair: bool) -> Result<Vec<Digest>, StoreError> {
+    fn broken_records(
+        &self,
+        tx: &Transaction<'_>,
+        repair: bool,
+    ) -> Result<Vec<Digest>, StoreError> {
         let records: Vec<(String, String)> = tx
             .prepare("SELECT key, chain FROM cache_records")
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
@@ -158,7 +179,9 @@ impl Store {
                 continue;
             };
             let available = match parse_chain(&key, &chain_json) {
-                Ok(chain) => chain_available(tx, &self.shared().layout, &chain).db("checking a chain")?,
+                Ok(chain) => {
+                    chain_available(tx, &self.shared().layout, &chain).db("checking a chain")?
+                }
                 Err(_) => false,
             };
             if !available {

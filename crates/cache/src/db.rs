@@ -81,6 +81,26 @@ CREATE TABLE lease_blobs (
     digest   TEXT NOT NULL,
     PRIMARY KEY (lease_id, digest)
 ) WITHOUT ROWID;
+"#, r#"
+CREATE TABLE builds (
+    id          TEXT PRIMARY KEY,
+    context_dir TEXT NOT NULL,
+    dockerfile  TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    document    BLOB NOT NULL
+);
+CREATE INDEX builds_by_dockerfile ON builds(dockerfile, created);
+CREATE TABLE build_listings (
+    build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (build_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX build_listings_by_digest ON build_listings(digest);
+CREATE TABLE context_listings (
+    digest  TEXT PRIMARY KEY,
+    listing BLOB NOT NULL,
+    created INTEGER NOT NULL
+);
 "#];
 
 pub(crate) struct Database {
@@ -151,7 +171,10 @@ fn enable_wal(connection: &Connection) -> Result<(), StoreError> {
         match attempt {
             Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
             Ok(mode) => {
-                return Err(StoreError::corrupt("meta.db", format!("cannot enable WAL (journal mode stays {mode:?})")))
+                return Err(StoreError::corrupt(
+                    "meta.db",
+                    format!("cannot enable WAL (journal mode stays {mode:?})"),
+                ))
             }
             Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
                 std::thread::sleep(Duration::from_millis(10));
@@ -232,7 +255,9 @@ mod tests {
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
         let mode: String = db
-            .read("mode", |c| c.pragma_query_value(None, "journal_mode", |r| r.get(0)))
+            .read("mode", |c| {
+                c.pragma_query_value(None, "journal_mode", |r| r.get(0))
+            })
             .unwrap();
         assert_eq!(mode, "wal");
     }
@@ -248,7 +273,9 @@ mod tests {
         });
         assert!(result.is_err());
         let count: i64 = db
-            .read("count", |c| c.query_row("SELECT COUNT(*) FROM layers", [], |r| r.get(0)))
+            .read("count", |c| {
+                c.query_row("SELECT COUNT(*) FROM layers", [], |r| r.get(0))
+            })
             .unwrap();
         assert_eq!(count, 0);
     }

@@ -9,12 +9,20 @@ use rbuild_oci::Digest;
 use crate::error::StoreError;
 
 /// A descriptor for `size` bytes of `media_type` content with `digest`.
-pub(crate) fn descriptor(media_type: &str, size: u64, digest: &Digest) -> Result<Descriptor, StoreError> {
+pub(crate) fn descriptor(
+    media_type: &str,
+    size: u64,
+    digest: &Digest,
+) -> Result<Descriptor, StoreError> {
     let oci_digest: rbuild_oci::oci_spec::image::Digest = digest
         .to_string()
         .parse()
         .map_err(|e| StoreError::corrupt(format!("digest {digest}"), e))?;
-    Ok(Descriptor::new(MediaType::from(media_type), size, oci_digest))
+    Ok(Descriptor::new(
+        MediaType::from(media_type),
+        size,
+        oci_digest,
+    ))
 }
 
 /// The sha256 digest a descriptor names.
@@ -34,6 +42,9 @@ mod tests {
         let d = descriptor(rbuild_oci::media_types::OCI_LAYER_GZIP, 5, &digest).unwrap();
         assert_eq!(descriptor_digest(&d).unwrap(), digest);
         assert_eq!(d.size(), 5);
-        assert_eq!(d.media_type().to_string(), rbuild_oci::media_types::OCI_LAYER_GZIP);
+        assert_eq!(
+            d.media_type().to_string(),
+            rbuild_oci::media_types::OCI_LAYER_GZIP
+        );
     }
 }

@@ -95,7 +95,10 @@ impl Walker<'_> {
                 return false;
             }
             let mut any_present = children.is_empty();
-            for child in children.iter().filter_map(|c| c.digest.parse::<Digest>().ok()) {
+            for child in children
+                .iter()
+                .filter_map(|c| c.digest.parse::<Digest>().ok())
+            {
                 if (self.present)(&child) {
                     any_present |= self.visit(&child, depth + 1, roots);
                 } else {
@@ -109,7 +112,10 @@ impl Walker<'_> {
                 roots.blobs.insert(layer);
             }
         }
-        match document.config.and_then(|c| c.digest.parse::<Digest>().ok()) {
+        match document
+            .config
+            .and_then(|c| c.digest.parse::<Digest>().ok())
+        {
             Some(config) => self.visit_config(&config, roots),
             None => true, // not an image manifest; nothing more to hold on to
         }

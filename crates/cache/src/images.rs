@@ -99,7 +99,8 @@ impl ImageStore {
 }
 
 fn parse_descriptor(name: &str, json: &str) -> Result<Descriptor, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::corrupt(format!("descriptor of image {name}"), e))
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::corrupt(format!("descriptor of image {name}"), e))
 }
 
 #[cfg(test)]
@@ -131,7 +132,10 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["docker.io/library/app:1.0", "docker.io/library/busybox:latest"]
+            [
+                "docker.io/library/app:1.0",
+                "docker.io/library/busybox:latest"
+            ]
         );
         assert!(store.images().remove(&app).unwrap());
         assert!(!store.images().remove(&app).unwrap());
@@ -142,7 +146,8 @@ mod tests {
     fn tagging_a_missing_blob_fails() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let target = descriptor(media_types::OCI_MANIFEST, 2, &rbuild_oci::Digest::of(b"{}")).unwrap();
+        let target =
+            descriptor(media_types::OCI_MANIFEST, 2, &rbuild_oci::Digest::of(b"{}")).unwrap();
         let err = store
             .images()
             .tag(&ImageReference::parse("x").unwrap(), &target)

@@ -2,7 +2,8 @@
 //! processes, with the canonical document each key was hashed from (for `--explain`) and
 //! the last use (for prune's LRU).
 //!
-//! Keys are computed by the solver; this module neither computes nor interprets them. A
+//! Records made elsewhere (a shared CI cache) can be imported; they never replace a local
+//! one. Keys are computed by the solver; this module neither computes nor interprets them. A
 //! record whose chain is no longer available is treated as a miss.
 
 use std::sync::Arc;
@@ -24,6 +25,12 @@ pub struct CacheRecord {
     pub created: i64,
     /// The build that wrote it.
     pub build_id: String,
+}
+
+/// What recording a key does when the key is recorded already.
+enum Conflict {
+    Replace,
+    Keep,
 }
 
 /// Cache key → result.
@@ -84,28 +91,74 @@ impl CacheIndex {
         explanation: &str,
         build_id: &str,
     ) -> Result<(), StoreError> {
+        let record = CacheRecord {
+            chain: chain.clone(),
+            created: unix_seconds(),
+            build_id: build_id.to_string(),
+        };
+        self.insert(key, &record, explanation, Conflict::Replace)
+            .map(|_| ())
+    }
+
+    /// Adds a record made elsewhere (an imported cache), keeping its time and build, unless
+    /// `key` is recorded already. The chain's layers must be in the store. Returns whether
+    /// the record was added.
+    pub fn import(
+        &self,
+        key: &Digest,
+        record: &CacheRecord,
+        explanation: &str,
+    ) -> Result<bool, StoreError> {
+        self.insert(key, record, explanation, Conflict::Keep)
+    }
+
+    fn insert(
+        &self,
+        key: &Digest,
+        record: &CacheRecord,
+        explanation: &str,
+        conflict: Conflict,
+    ) -> Result<bool, StoreError> {
         let layout = &self.shared.layout;
+        let chain = &record.chain;
         let chain_json = serde_json::to_string(&chain.layers)
             .map_err(|e| StoreError::corrupt(format!("cache key {key}"), e))?;
+        let verb = match conflict {
+            Conflict::Replace => "INSERT OR REPLACE",
+            Conflict::Keep => "INSERT OR IGNORE",
+        };
         self.shared.db.write("recording a cache key", |tx| {
             if !chain_available(tx, layout, chain).db("checking a chain")? {
                 let top = chain.layers.len() - 1;
                 return Err(StoreError::LayerUnavailable {
                     diff_id: chain.layers[top].clone(),
-                    chain_id: chain.chain_id().unwrap_or_else(|| chain.layers[top].clone()),
+                    chain_id: chain
+                        .chain_id()
+                        .unwrap_or_else(|| chain.layers[top].clone()),
                 });
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO cache_records
-                 (key, chain, explanation, build_id, created, last_used)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.to_string(), chain_json, explanation, build_id, unix_seconds(), unix_nanos()],
-            )
-            .db("recording a cache key")?;
+            let added = tx
+                .execute(
+                    &format!(
+                        "{verb} INTO cache_records
+                         (key, chain, explanation, build_id, created, last_used)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                    ),
+                    params![
+                        key.to_string(),
+                        chain_json,
+                        explanation,
+                        record.build_id,
+                        record.created,
+                        unix_nanos()
+                    ],
+                )
+                .db("recording a cache key")?;
             self.shared
                 .leases
                 .protect_chain(tx, chain)
-                .db("leasing a recorded chain")
+                .db("leasing a recorded chain")?;
+            Ok(added > 0)
         })
     }
 
@@ -153,6 +206,26 @@ mod tests {
             store.index().explanation(&key).unwrap().as_deref(),
             Some(r#"{"op":"scratch"}"#)
         );
+    }
+
+    #[test]
+    fn imports_keep_their_time_and_never_replace_a_local_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of(b"imported");
+        let imported = CacheRecord {
+            chain: SnapshotChain::default(),
+            created: 1_000,
+            build_id: "ci-build".into(),
+        };
+        assert!(store.index().import(&key, &imported, "{}").unwrap());
+        assert_eq!(store.index().lookup(&key).unwrap(), Some(imported.clone()));
+        let later = CacheRecord {
+            created: 2_000,
+            ..imported.clone()
+        };
+        assert!(!store.index().import(&key, &later, "{}").unwrap());
+        assert_eq!(store.index().lookup(&key).unwrap(), Some(imported));
     }
 
     #[test]

@@ -158,12 +158,16 @@ mod tests {
     fn leases_record_chains_and_vanish_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let chain = SnapshotChain::default().push(Digest::of(b"a")).push(Digest::of(b"b"));
+        let chain = SnapshotChain::default()
+            .push(Digest::of(b"a"))
+            .push(Digest::of(b"b"));
         let lease = store.lease().unwrap();
         store
             .shared()
             .db
-            .write("t", |tx| store.shared().leases.protect_chain(tx, &chain).db("t"))
+            .write("t", |tx| {
+                store.shared().leases.protect_chain(tx, &chain).db("t")
+            })
             .unwrap();
         let leased = store.shared().db.read("t", leased_content).unwrap();
         assert_eq!(leased.chain_ids.len(), 2);
@@ -192,12 +196,18 @@ mod tests {
                 .db("t")
             })
             .unwrap();
-        let expired = store.shared().db.write("t", |tx| expire_dead(tx).db("t")).unwrap();
+        let expired = store
+            .shared()
+            .db
+            .write("t", |tx| expire_dead(tx).db("t"))
+            .unwrap();
         assert_eq!(expired, 1);
         let left: i64 = store
             .shared()
             .db
-            .read("t", |c| c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0)))
+            .read("t", |c| {
+                c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get(0))
+            })
             .unwrap();
         assert_eq!(left, 1);
     }

@@ -1,7 +1,8 @@
 //! rbuild's store: content-addressed blobs, snapshots (unpacked layers used directly as
 //! overlayfs lower dirs), the deterministic layer codec between the two, the cache index
-//! (cache key → snapshot chain), image names, the context digest memo, leases, and the
-//! maintenance that keeps a shared store healthy (check, disk usage, prune).
+//! (cache key → snapshot chain), image names, the context digest memo, build history for
+//! `--explain`, leases, and the maintenance that keeps a shared store healthy (check, disk
+//! usage, prune).
 //!
 //! Several rbuild processes may use one store root at once: metadata lives in one SQLite
 //! database (WAL), files are written to staging and renamed into place, and every
@@ -9,12 +10,14 @@
 //! runs no containers and mounts nothing.
 
 mod blobs;
+mod cache_mounts;
 mod chain;
 mod check;
 mod codec;
 mod db;
 mod descriptor;
 mod error;
+mod history;
 mod image_roots;
 mod images;
 mod index;
@@ -30,10 +33,12 @@ mod store;
 mod usage;
 
 pub use blobs::BlobStore;
+pub use cache_mounts::{CacheMountLease, CacheMountSharing, CacheMounts, CacheMountsPruned};
 pub use chain::SnapshotChain;
 pub use check::CheckReport;
 pub use codec::Compression;
 pub use error::StoreError;
+pub use history::{BuildHistory, BuildRecord};
 pub use images::{ImageEntry, ImageStore};
 pub use index::{CacheIndex, CacheRecord};
 pub use layers::{LayerStore, UpperDir};

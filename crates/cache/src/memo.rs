@@ -75,19 +75,13 @@ impl ContextMemo {
         if cache.covers(bytes(dir)) {
             return;
         }
-        let w = std::time::Instant::now();
-        let _ = self.shared.db.read("x", |c| { let mut st = c.prepare("SELECT path, size, mtime_ns, ctime_ns, inode, device, digest FROM context_memo WHERE path >= ?1 AND path < ?2").unwrap(); let mut rows = st.query(rusqlite::params![b"/src/project/".to_vec(), b"/src/project0".to_vec()]).unwrap(); let mut n = 0; while let Some(r) = rows.next().unwrap() { let p: Vec<u8> = r.get(0).unwrap(); let d: String = r.get(6).unwrap(); n += p.len() + d.len(); } eprintln!("n={n}"); Ok(()) });
-        eprintln!("TIMING warmup {:?}", w.elapsed());
-        let t0 = std::time::Instant::now();
         match self
             .shared
             .db
             .read("loading the context memo", |c| rows_below(c, dir))
         {
             Ok(rows) => {
-                let t1 = t0.elapsed();
                 cache.entries.extend(rows);
-                eprintln!("TIMING query {:?} total {:?}", t1, t0.elapsed());
                 cache.subtrees.insert(bytes(dir).to_vec());
             }
             Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "context memo unavailable"),
@@ -145,14 +139,19 @@ impl DigestMemo for ContextMemo {
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         for (path, stamp, digest) in entries {
             if path.parent().is_some_and(|dir| cache.covers(bytes(dir))) {
-                cache.entries.insert(bytes(path).to_vec(), (*stamp, digest.clone()));
+                cache
+                    .entries
+                    .insert(bytes(path).to_vec(), (*stamp, digest.clone()));
             }
         }
     }
 }
 
+/// A memo row: path bytes, the stamp it was recorded under, and the digest.
+type MemoRow = (Vec<u8>, (FileStamp, Digest));
+
 /// Every memo row whose path lies below `dir`, by one index range scan.
-fn rows_below(conn: &Connection, dir: &Path) -> rusqlite::Result<Vec<(Vec<u8>, (FileStamp, Digest))>> {
+fn rows_below(conn: &Connection, dir: &Path) -> rusqlite::Result<Vec<MemoRow>> {
     let mut low = bytes(dir).to_vec();
     if low.last() != Some(&b'/') {
         low.push(b'/');
@@ -175,8 +174,7 @@ fn rows_below(conn: &Connection, dir: &Path) -> rusqlite::Result<Vec<(Vec<u8>, (
             inode: from_sql_int(row.get(4)?),
             device: from_sql_int(row.get(5)?),
         };
-        let _d: String = row.get(6)?;
-        Ok((path, (stamp, Digest::of(b""))))
+        Ok((path, (stamp, digest_column(row, 6)?)))
     })?;
     rows.collect()
 }
@@ -218,7 +216,10 @@ mod tests {
                 .context_memo()
                 .put_many(&[(path.clone(), stamp(12), digest.clone())]);
             // Visible at once in the handle that wrote it.
-            assert_eq!(store.context_memo().get(&path, &stamp(12)), Some(digest.clone()));
+            assert_eq!(
+                store.context_memo().get(&path, &stamp(12)),
+                Some(digest.clone())
+            );
         }
         let store = Store::open(dir.path()).unwrap();
         let memo = store.context_memo();
@@ -249,7 +250,11 @@ mod tests {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].0, bytes(&inside));
-        let all = store.shared().db.read("t", |c| rows_below(c, Path::new("/"))).unwrap();
+        let all = store
+            .shared()
+            .db
+            .read("t", |c| rows_below(c, Path::new("/")))
+            .unwrap();
         assert_eq!(all.len(), 2);
     }
 }

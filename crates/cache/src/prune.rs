@@ -18,7 +18,8 @@ use crate::error::{DbContext, IoContext, StoreError};
 use crate::image_roots::image_roots;
 use crate::index::parse_chain;
 use crate::layers::{
-    all_layer_blobs, all_snapshots, delete_layer_blobs_of, delete_snapshot, unrecorded_snapshot_dirs,
+    all_layer_blobs, all_snapshots, delete_layer_blobs_of, delete_snapshot,
+    unrecorded_snapshot_dirs,
 };
 use crate::lease::{self, leased_content};
 use crate::prune_plan::{plan, RecordUse, StoreContents};
@@ -43,23 +44,33 @@ pub struct PruneReport {
     pub records_removed: usize,
     pub snapshots_removed: usize,
     pub blobs_removed: usize,
+    /// `RUN --mount=type=cache` instances nobody was using.
+    pub cache_mounts_removed: usize,
     pub bytes_reclaimed: u64,
 }
 
 impl Store {
-    /// Removes unused cache records (per `policy`, least recently used first) and every
-    /// snapshot and blob nothing holds any more.
+    /// Removes unused cache records (per `policy`, least recently used first), every
+    /// snapshot and blob nothing holds any more, and the cache-mount instances no build is
+    /// using (those unused for `older_than`, when given).
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
         self.shared().staging.clear_stale()?;
         let (report, trash) = self.shared().db.write("pruning the store", |tx| {
             lease::expire_dead(tx).db("expiring dead leases")?;
             let contents = self.read_contents(tx)?;
             let plan = plan(&contents, policy, unix_nanos());
-            let recorded: HashSet<Digest> =
-                contents.snapshots.iter().map(|row| row.chain_id.clone()).collect();
+            let recorded: HashSet<Digest> = contents
+                .snapshots
+                .iter()
+                .map(|row| row.chain_id.clone())
+                .collect();
             let mut trash = Vec::new();
             for orphan in unrecorded_snapshot_dirs(&self.shared().layout, &recorded)? {
-                trash.push(self.shared().staging.move_aside(&orphan, "orphan-snapshot")?);
+                trash.push(
+                    self.shared()
+                        .staging
+                        .move_aside(&orphan, "orphan-snapshot")?,
+                );
             }
             for key in &plan.records {
                 tx.execute("DELETE FROM cache_records WHERE key = ?1", [key])
@@ -84,6 +95,7 @@ impl Store {
                 records_removed: plan.records.len(),
                 snapshots_removed: plan.snapshots.len(),
                 blobs_removed: plan.blobs.len(),
+                cache_mounts_removed: 0,
                 bytes_reclaimed: plan.bytes,
             };
             Ok((report, trash))
@@ -91,6 +103,10 @@ impl Store {
         for path in trash {
             remove_path(&path).at("removing pruned snapshot", &path)?;
         }
+        let mut report = report;
+        let cache_mounts = self.cache_mounts().remove_unused(policy.older_than)?;
+        report.cache_mounts_removed = cache_mounts.instances;
+        report.bytes_reclaimed += cache_mounts.bytes;
         Ok(report)
     }
 
@@ -102,7 +118,8 @@ impl Store {
                 blob_sizes.insert(digest, size);
             }
         }
-        let roots = image_roots(tx, layout, &|d| blob_sizes.contains_key(d)).db("reading images")?;
+        let roots =
+            image_roots(tx, layout, &|d| blob_sizes.contains_key(d)).db("reading images")?;
         let leased = leased_content(tx).db("reading leases")?;
         let parse = |texts: HashSet<String>| -> HashSet<Digest> {
             texts.iter().filter_map(|t| t.parse().ok()).collect()
@@ -123,11 +140,16 @@ impl Store {
     fn record_uses(&self, tx: &Transaction<'_>) -> Result<Vec<RecordUse>, StoreError> {
         let rows: Vec<(String, String, i64)> = tx
             .prepare("SELECT key, chain, last_used FROM cache_records")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
             .db("listing cache records")?;
         let mut uses = Vec::with_capacity(rows.len());
         for (key, chain_json, last_used) in rows {
-            let Ok(digest) = key.parse::<Digest>() else { continue };
+            let Ok(digest) = key.parse::<Digest>() else {
+                continue;
+            };
             // A record whose chain cannot be parsed holds nothing; `check` reports it.
             let chain = parse_chain(&digest, &chain_json).unwrap_or_default();
             uses.push(RecordUse {

@@ -51,7 +51,11 @@ pub(crate) struct PrunePlan {
 
 pub(crate) fn plan(contents: &StoreContents, policy: &PrunePolicy, now_nanos: i64) -> PrunePlan {
     let mut liveness = Liveness::new(contents);
-    let total: u64 = contents.snapshots.iter().map(|row| row.disk_size).sum::<u64>()
+    let total: u64 = contents
+        .snapshots
+        .iter()
+        .map(|row| row.disk_size)
+        .sum::<u64>()
         + contents.blob_sizes.values().sum::<u64>();
     let cutoff = policy
         .older_than
@@ -111,8 +115,12 @@ impl<'a> Liveness<'a> {
             dropped_blobs: HashSet::new(),
         };
         for row in &contents.snapshots {
-            liveness.diff_of.insert(row.chain_id.clone(), row.diff_id.clone());
-            liveness.snapshot_size.insert(row.chain_id.clone(), row.disk_size);
+            liveness
+                .diff_of
+                .insert(row.chain_id.clone(), row.diff_id.clone());
+            liveness
+                .snapshot_size
+                .insert(row.chain_id.clone(), row.disk_size);
         }
         for record in &contents.records {
             for (chain_id, diff_id) in record.chain.chain_ids().zip(&record.chain.layers) {
@@ -138,15 +146,24 @@ impl<'a> Liveness<'a> {
                 .or_default()
                 .push(row.diff_id.clone());
         }
-        let live: Vec<Digest> = liveness.diff_of.keys().filter(|id| liveness.is_live(id)).cloned().collect();
+        let live: Vec<Digest> = liveness
+            .diff_of
+            .keys()
+            .filter(|id| liveness.is_live(id))
+            .cloned()
+            .collect();
         for chain_id in live {
-            *liveness.diff_refs.entry(liveness.diff_of[&chain_id].clone()).or_default() += 1;
+            *liveness
+                .diff_refs
+                .entry(liveness.diff_of[&chain_id].clone())
+                .or_default() += 1;
         }
         liveness
     }
 
     fn is_live(&self, chain_id: &Digest) -> bool {
-        self.pinned_chains.contains(chain_id) || self.chain_refs.get(chain_id).is_some_and(|&n| n > 0)
+        self.pinned_chains.contains(chain_id)
+            || self.chain_refs.get(chain_id).is_some_and(|&n| n > 0)
     }
 
     fn blob_kept(&self, digest: &Digest) -> bool {
@@ -200,7 +217,9 @@ impl<'a> Liveness<'a> {
         }
         let mut freed = 0;
         for digest in self.blobs_of_diff.get(diff_id).cloned().unwrap_or_default() {
-            if !self.contents.pinned_blobs.contains(&digest) && self.dropped_blobs.insert(digest.clone()) {
+            if !self.contents.pinned_blobs.contains(&digest)
+                && self.dropped_blobs.insert(digest.clone())
+            {
                 freed += self.contents.blob_sizes.get(&digest).copied().unwrap_or(0);
             }
         }
@@ -325,7 +344,10 @@ mod tests {
             10,
         );
         assert_eq!(plan.records, vec!["base", "a", "b"]);
-        assert_eq!(plan.snapshots, vec![base.push(Digest::of(b"a")).chain_id().unwrap()]);
+        assert_eq!(
+            plan.snapshots,
+            vec![base.push(Digest::of(b"a")).chain_id().unwrap()]
+        );
         assert!(plan.blobs.is_empty());
     }
 

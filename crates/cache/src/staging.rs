@@ -35,7 +35,13 @@ impl Staging {
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let purpose: String = purpose
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.tmp.join(format!(
             "{}-{}-{}-{}",
@@ -212,6 +218,11 @@ mod tests {
         let kept_path = kept.path().to_path_buf();
         kept.keep();
         assert!(kept_path.exists());
-        assert_eq!(owner_of(kept_path.file_name().unwrap().to_str().unwrap()).unwrap().pid, std::process::id());
+        assert_eq!(
+            owner_of(kept_path.file_name().unwrap().to_str().unwrap())
+                .unwrap()
+                .pid,
+            std::process::id()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `Store`: one opened store root — the entry point that creates the layout, migrates the
 //! metadata schema, sweeps staging leftovers of dead processes, and hands out the blob,
-//! layer, cache-index, image-name and context-memo views that share one database handle.
+//! layer, cache-index, image-name, context-memo and build-history views that share one
+//! database handle.
 //!
 //! Maintenance (check, disk usage, prune) lives in its own modules as further `impl Store`
 //! blocks; this module only assembles the parts.
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use crate::blobs::BlobStore;
 use crate::db::Database;
 use crate::error::{DbContext, StoreError};
+use crate::history::BuildHistory;
 use crate::images::ImageStore;
 use crate::index::CacheIndex;
 use crate::layers::LayerStore;
@@ -30,7 +32,9 @@ pub(crate) struct Shared {
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared").field("root", &self.layout.root).finish()
+        f.debug_struct("Shared")
+            .field("root", &self.layout.root)
+            .finish()
     }
 }
 
@@ -49,6 +53,7 @@ struct StoreParts {
     index: CacheIndex,
     images: ImageStore,
     memo: ContextMemo,
+    history: BuildHistory,
 }
 
 impl Store {
@@ -75,6 +80,7 @@ impl Store {
             index: CacheIndex::new(Arc::clone(&shared)),
             images: ImageStore::new(Arc::clone(&shared)),
             memo: ContextMemo::new(Arc::clone(&shared)),
+            history: BuildHistory::new(Arc::clone(&shared)),
             blobs,
             shared,
         };
@@ -106,6 +112,11 @@ impl Store {
     /// The persistent memo of context file digests (`rbuild_fileop::memo::DigestMemo`).
     pub fn context_memo(&self) -> &ContextMemo {
         &self.inner.memo
+    }
+
+    /// Records of earlier builds and their context listings (for `--explain`).
+    pub fn history(&self) -> &BuildHistory {
+        &self.inner.history
     }
 
     /// A private directory under `tmp/`, removed with its contents when dropped.

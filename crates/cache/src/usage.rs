@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::error::StoreError;
+use crate::history::history_bytes;
 use crate::layers::{all_layer_blobs, all_snapshots};
 use crate::memo::memo_bytes;
 use crate::Store;
@@ -25,6 +26,8 @@ pub struct DiskUsage {
     pub snapshots: u64,
     /// Context memo rows in the metadata database (approximate).
     pub context_memo: u64,
+    /// Build records and context listings kept for `--explain` (approximate).
+    pub build_history: u64,
     /// `RUN --mount=type=cache` directories.
     pub cache_mounts: u64,
     /// Staging entries of running (or crashed) builds.
@@ -37,6 +40,7 @@ impl DiskUsage {
             + self.other_blobs
             + self.snapshots
             + self.context_memo
+            + self.build_history
             + self.cache_mounts
             + self.temp
     }
@@ -47,14 +51,19 @@ impl Store {
     pub fn disk_usage(&self) -> Result<DiskUsage, StoreError> {
         let shared = self.shared();
         let layout = &shared.layout;
-        let (layer_digests, snapshots, context_memo) = shared.db.read("measuring the store", |c| {
-            let layer_digests: HashSet<_> = all_layer_blobs(c)?.into_iter().map(|row| row.digest).collect();
-            let snapshots: u64 = all_snapshots(c)?.iter().map(|row| row.disk_size).sum();
-            Ok((layer_digests, snapshots, memo_bytes(c)?))
-        })?;
+        let (layer_digests, snapshots, context_memo, build_history) =
+            shared.db.read("measuring the store", |c| {
+                let layer_digests: HashSet<_> = all_layer_blobs(c)?
+                    .into_iter()
+                    .map(|row| row.digest)
+                    .collect();
+                let snapshots: u64 = all_snapshots(c)?.iter().map(|row| row.disk_size).sum();
+                Ok((layer_digests, snapshots, memo_bytes(c)?, history_bytes(c)?))
+            })?;
         let mut usage = DiskUsage {
             snapshots,
             context_memo,
+            build_history,
             ..DiskUsage::default()
         };
         for digest in self.blobs().list()? {
@@ -70,6 +79,21 @@ impl Store {
         usage.cache_mounts = measure(&layout.cache_mounts)?;
         usage.temp = measure(&layout.tmp)?;
         Ok(usage)
+    }
+
+    /// Bytes held by snapshots and blobs: what `PrunePolicy::keep_storage` bounds. Cheaper
+    /// than `disk_usage` (no directory trees are walked), for a check after every build.
+    pub fn stored_bytes(&self) -> Result<u64, StoreError> {
+        let snapshots: u64 = self.shared().db.read("measuring snapshots", |c| {
+            Ok(all_snapshots(c)?.iter().map(|row| row.disk_size).sum())
+        })?;
+        let blobs: u64 = self
+            .blobs()
+            .list()?
+            .iter()
+            .filter_map(|digest| self.blobs().size(digest).ok())
+            .sum();
+        Ok(snapshots + blobs)
     }
 }
 

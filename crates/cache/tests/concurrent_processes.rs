@@ -51,7 +51,12 @@ fn child(root: &Path) {
         .expect("commit");
     store
         .index()
-        .record(&Digest::of(b"same step"), &chain, "{}", &std::process::id().to_string())
+        .record(
+            &Digest::of(b"same step"),
+            &chain,
+            "{}",
+            &std::process::id().to_string(),
+        )
         .expect("record");
     println!("{}", chain.chain_id().expect("non-empty chain"));
 }
@@ -79,13 +84,22 @@ fn concurrent_commits_from_processes_agree() {
             String::from_utf8(output.stdout).unwrap().trim().to_string()
         })
         .collect();
-    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "children disagree: {outputs:?}");
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "children disagree: {outputs:?}"
+    );
 
     let store = Store::open(root.path()).unwrap();
-    let snapshots: Vec<_> = fs::read_dir(root.path().join("snapshots")).unwrap().collect();
+    let snapshots: Vec<_> = fs::read_dir(root.path().join("snapshots"))
+        .unwrap()
+        .collect();
     assert_eq!(snapshots.len(), 1);
     assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
-    let record = store.index().lookup(&Digest::of(b"same step")).unwrap().unwrap();
+    let record = store
+        .index()
+        .lookup(&Digest::of(b"same step"))
+        .unwrap()
+        .unwrap();
     assert_eq!(record.chain.chain_id().unwrap().to_string(), outputs[0]);
     assert_eq!(store.layers().lower_dirs(&record.chain).unwrap().len(), 1);
     let report = store.check(false).unwrap();

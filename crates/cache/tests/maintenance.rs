@@ -12,7 +12,10 @@ use rbuild_oci::{media_types, Digest, ImageReference};
 fn commit_files(store: &Store, parent: &SnapshotChain, name: &str, size: usize) -> SnapshotChain {
     let upper = store.layers().new_upper().unwrap();
     fs::write(upper.upper().join(name), vec![name.as_bytes()[0]; size]).unwrap();
-    store.layers().commit(parent, upper, Some(1_600_000_000)).unwrap()
+    store
+        .layers()
+        .commit(parent, upper, Some(1_600_000_000))
+        .unwrap()
 }
 
 fn key(name: &str) -> Digest {
@@ -27,7 +30,10 @@ fn descriptor(media_type: &str, bytes: &[u8], digest: &Digest) -> Descriptor {
     Descriptor::new(
         MediaType::from(media_type),
         bytes.len() as u64,
-        digest.to_string().parse::<rbuild_oci::oci_spec::image::Digest>().unwrap(),
+        digest
+            .to_string()
+            .parse::<rbuild_oci::oci_spec::image::Digest>()
+            .unwrap(),
     )
 }
 
@@ -48,8 +54,15 @@ fn tag_image(store: &Store, name: &str, chain: &SnapshotChain) -> (Digest, Diges
     })
     .to_string();
     let manifest_digest = store.blobs().put(manifest.as_bytes()).unwrap();
-    let target = descriptor(media_types::OCI_MANIFEST, manifest.as_bytes(), &manifest_digest);
-    store.images().tag(&ImageReference::parse(name).unwrap(), &target).unwrap();
+    let target = descriptor(
+        media_types::OCI_MANIFEST,
+        manifest.as_bytes(),
+        &manifest_digest,
+    );
+    store
+        .images()
+        .tag(&ImageReference::parse(name).unwrap(), &target)
+        .unwrap();
     (manifest_digest, config_digest)
 }
 
@@ -58,17 +71,26 @@ fn a_blob_with_the_wrong_digest_leaves_nothing_behind() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let wrong = Digest::of(b"what the registry promised");
-    let err = store.blobs().ingest(&mut &b"what arrived"[..], Some(&wrong)).unwrap_err();
+    let err = store
+        .blobs()
+        .ingest(&mut &b"what arrived"[..], Some(&wrong))
+        .unwrap_err();
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
     assert_eq!(entries(&root.path().join("blobs/sha256")), 0);
     assert_eq!(entries(&root.path().join("tmp")), 0);
     assert!(!store.blobs().contains(&wrong));
 
     let right = Digest::of(b"what arrived");
-    let (digest, size) = store.blobs().ingest(&mut &b"what arrived"[..], Some(&right)).unwrap();
+    let (digest, size) = store
+        .blobs()
+        .ingest(&mut &b"what arrived"[..], Some(&right))
+        .unwrap();
     assert_eq!((digest.clone(), size), (right, 12));
     assert_eq!(store.blobs().read(&digest).unwrap(), b"what arrived");
-    assert!(matches!(store.blobs().open(&wrong), Err(StoreError::BlobNotFound(_))));
+    assert!(matches!(
+        store.blobs().open(&wrong),
+        Err(StoreError::BlobNotFound(_))
+    ));
 }
 
 #[test]
@@ -81,12 +103,18 @@ fn opening_sweeps_staging_of_dead_processes_only() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
-    let dead = root.path().join("tmp").join(format!("{dead_pid}-1-0-upper"));
+    let dead = root
+        .path()
+        .join("tmp")
+        .join(format!("{dead_pid}-1-0-upper"));
     fs::create_dir_all(dead.join("upper/etc")).unwrap();
 
     Store::open(root.path()).unwrap();
     assert!(!dead.exists());
-    assert!(scratch.path().join("part").exists(), "a live process's staging was touched");
+    assert!(
+        scratch.path().join("part").exists(),
+        "a live process's staging was touched"
+    );
     let path = scratch.path().to_path_buf();
     drop(scratch);
     assert!(!path.exists());
@@ -99,20 +127,38 @@ fn check_finds_a_corrupt_blob_and_a_missing_snapshot_and_repair_fixes_both() {
     let base = commit_files(&store, &SnapshotChain::default(), "base", 1000);
     let top = commit_files(&store, &base, "top", 1000);
     store.index().record(&key("top"), &top, "{}", "b1").unwrap();
-    store.index().record(&key("base"), &base, "{}", "b1").unwrap();
+    store
+        .index()
+        .record(&key("base"), &base, "{}", "b1")
+        .unwrap();
     let (manifest, _) = tag_image(&store, "app:1", &base);
     assert!(store.check(false).unwrap().is_clean());
 
-    fs::write(root.path().join("blobs/sha256").join(manifest.hex()), b"{\"tampered\": true}").unwrap();
-    fs::remove_dir_all(root.path().join("snapshots").join(top.chain_id().unwrap().hex())).unwrap();
+    fs::write(
+        root.path().join("blobs/sha256").join(manifest.hex()),
+        b"{\"tampered\": true}",
+    )
+    .unwrap();
+    fs::remove_dir_all(
+        root.path()
+            .join("snapshots")
+            .join(top.chain_id().unwrap().hex()),
+    )
+    .unwrap();
 
     let report = store.check(false).unwrap();
     assert_eq!(report.corrupt_blobs, vec![manifest.clone()]);
     assert_eq!(report.missing_snapshots, vec![top.chain_id().unwrap()]);
-    assert_eq!(report.broken_images, vec!["docker.io/library/app:1".to_string()]);
+    assert_eq!(
+        report.broken_images,
+        vec!["docker.io/library/app:1".to_string()]
+    );
     assert_eq!(report.broken_records, vec![key("top")]);
     assert!(!report.repaired);
-    assert!(store.index().lookup(&key("top")).unwrap().is_none(), "a broken record must miss");
+    assert!(
+        store.index().lookup(&key("top")).unwrap().is_none(),
+        "a broken record must miss"
+    );
 
     let repaired = store.check(true).unwrap();
     assert!(repaired.repaired);
@@ -158,10 +204,16 @@ fn prune_all_keeps_tagged_images_and_what_live_leases_hold() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let tagged = commit_files(&store, &SnapshotChain::default(), "tagged", 4096);
-    store.index().record(&key("tagged"), &tagged, "{}", "b").unwrap();
+    store
+        .index()
+        .record(&key("tagged"), &tagged, "{}", "b")
+        .unwrap();
     let (manifest, config) = tag_image(&store, "app:1", &tagged);
     let unused = commit_files(&store, &SnapshotChain::default(), "unused", 4096);
-    store.index().record(&key("unused"), &unused, "{}", "b").unwrap();
+    store
+        .index()
+        .record(&key("unused"), &unused, "{}", "b")
+        .unwrap();
     let stray = store.blobs().put(b"an old manifest nobody names").unwrap();
 
     let lease = store.lease().unwrap();
@@ -173,7 +225,10 @@ fn prune_all_keeps_tagged_images_and_what_live_leases_hold() {
     };
     let report = other_handle.prune(&all).unwrap();
     assert_eq!(report.records_removed, 2);
-    assert_eq!(report.snapshots_removed, 1, "only the unused snapshot may go");
+    assert_eq!(
+        report.snapshots_removed, 1,
+        "only the unused snapshot may go"
+    );
     assert_eq!(report.blobs_removed, 1);
     assert!(!store.blobs().contains(&stray));
     assert!(store.blobs().contains(&manifest) && store.blobs().contains(&config));
@@ -183,7 +238,10 @@ fn prune_all_keeps_tagged_images_and_what_live_leases_hold() {
 
     drop(lease);
     other_handle.prune(&all).unwrap();
-    assert!(store.layers().lower_dirs(&in_progress).is_err(), "released lease still protects");
+    assert!(
+        store.layers().lower_dirs(&in_progress).is_err(),
+        "released lease still protects"
+    );
     assert_eq!(store.layers().lower_dirs(&tagged).unwrap().len(), 1);
     assert!(store.check(false).unwrap().is_clean());
 }
@@ -195,7 +253,10 @@ fn disk_usage_separates_kinds() {
     let empty = store.disk_usage().unwrap();
     assert_eq!(empty.total(), 0);
     let chain = commit_files(&store, &SnapshotChain::default(), "layer", 10_000);
-    let blob = store.layers().layer_blob(&chain, 0, rbuild_cache::Compression::Gzip).unwrap();
+    let blob = store
+        .layers()
+        .layer_blob(&chain, 0, rbuild_cache::Compression::Gzip)
+        .unwrap();
     store.blobs().put(b"config").unwrap();
     fs::write(root.path().join("cache-mounts/apt"), vec![0u8; 8192]).unwrap();
     let usage = store.disk_usage().unwrap();

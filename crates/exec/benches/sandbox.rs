@@ -1,5 +1,11 @@
 //! Start-plus-teardown cost of the sandbox: `run` of `/bin/true` on the busybox image
-//! (namespaces, overlay mount, pivot_root, /proc and /dev, fork/exec, reaping, unmount).
+//! (namespaces, overlay mount, the generated /etc files, pivot_root, /proc, /dev and /sys,
+//! masked paths, capabilities, seccomp, fork/exec, reaping, unmount), next to a baseline
+//! measured in the same process: plain fork+exec of the host's `/bin/true`. A second case
+//! adds memory and pids limits, i.e. a cgroup per run.
+//!
+//! After criterion's report, the medians of interleaved samples are printed as a ratio to
+//! the baseline, which makes numbers from different machines comparable.
 //!
 //! `harness = false` with our own `main`: the sandbox re-executes this binary as its init,
 //! so `init_hook` must run before criterion starts.
@@ -7,12 +13,59 @@
 #[path = "../tests/support/busybox.rs"]
 mod busybox;
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use rbuild_exec::{run, LayerStack, NetworkMode, SandboxSpec};
+use rbuild_exec::{run, CancelToken, LayerStack, NetworkMode, Resources, SandboxSpec};
 
-fn run_true(c: &mut Criterion) {
+/// Samples per case for the printed ratio.
+const RATIO_SAMPLES: usize = 41;
+
+/// A spec running `/bin/true` over busybox, with upper/work dirs in `scratch`.
+fn true_spec(rootfs: &std::path::Path, scratch: &std::path::Path) -> SandboxSpec {
+    let spec = SandboxSpec {
+        rootfs: LayerStack {
+            lowers: vec![rootfs.to_path_buf()],
+            upper: scratch.join("upper"),
+            work: scratch.join("work"),
+        },
+        args: vec!["/bin/true".into()],
+        env: vec![],
+        cwd: "/".into(),
+        user: String::new(),
+        hostname: "bench".into(),
+        network: NetworkMode::Default,
+        timeout: Some(Duration::from_secs(30)),
+        mounts: Vec::new(),
+        resources: Resources::default(),
+    };
+    for dir in [&spec.rootfs.upper, &spec.rootfs.work] {
+        std::fs::create_dir_all(dir).expect("creating upper/work");
+    }
+    spec
+}
+
+fn sandboxed_true(spec: &SandboxSpec, cancel: &CancelToken) {
+    let outcome = run(spec, cancel, &mut |_, _| {}).expect("sandbox run");
+    assert_eq!(outcome.exit_code, 0);
+}
+
+fn host_true() {
+    let status = Command::new("/bin/true").status().expect("fork+exec");
+    assert!(status.success());
+}
+
+fn limited(spec: &SandboxSpec) -> SandboxSpec {
+    let mut spec = spec.clone();
+    spec.resources = Resources {
+        memory_bytes: Some(256 << 20),
+        max_pids: Some(1024),
+    };
+    spec
+}
+
+fn start_and_teardown(c: &mut Criterion) {
     let rootfs = match busybox::rootfs() {
         Ok(rootfs) => rootfs,
         Err(reason) => {
@@ -21,32 +74,52 @@ fn run_true(c: &mut Criterion) {
         }
     };
     let scratch = tempfile::tempdir().expect("creating a temporary directory");
-    let spec = SandboxSpec {
-        rootfs: LayerStack {
-            lowers: vec![rootfs.to_path_buf()],
-            upper: scratch.path().join("upper"),
-            work: scratch.path().join("work"),
-        },
-        args: vec!["/bin/true".into()],
-        env: vec![],
-        cwd: "/".into(),
-        user: String::new(),
-        hostname: "bench".into(),
-        network: NetworkMode::Host,
-        timeout: Some(Duration::from_secs(30)),
-    };
-    for dir in [&spec.rootfs.upper, &spec.rootfs.work] {
-        std::fs::create_dir(dir).expect("creating upper/work");
-    }
-    c.bench_function("run /bin/true on busybox", |b| {
-        b.iter(|| {
-            let outcome = run(&spec, &mut |_, _| {}).expect("sandbox run");
-            assert_eq!(outcome.exit_code, 0);
-        })
+    let spec = true_spec(rootfs, scratch.path());
+    let with_limits = limited(&spec);
+    let cancel = CancelToken::new().expect("creating a cancel token");
+    let mut group = c.benchmark_group("sandbox start+teardown");
+    group.bench_function("baseline: fork+exec /bin/true on the host", |b| {
+        b.iter(host_true)
     });
+    group.bench_function("run /bin/true on busybox", |b| {
+        b.iter(|| sandboxed_true(&spec, &cancel))
+    });
+    group.bench_function("run /bin/true on busybox with memory+pids limits", |b| {
+        b.iter(|| sandboxed_true(&with_limits, &cancel))
+    });
+    group.finish();
+    print_ratios(&spec, &with_limits, &cancel);
 }
 
-criterion_group!(benches, run_true);
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Interleaves the three cases so that machine noise hits them alike.
+fn print_ratios(spec: &SandboxSpec, with_limits: &SandboxSpec, cancel: &CancelToken) {
+    let time = |f: &dyn Fn()| {
+        let started = Instant::now();
+        f();
+        started.elapsed()
+    };
+    let (mut baseline, mut plain, mut limits) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RATIO_SAMPLES {
+        baseline.push(time(&host_true));
+        plain.push(time(&|| sandboxed_true(spec, cancel)));
+        limits.push(time(&|| sandboxed_true(with_limits, cancel)));
+    }
+    let base = median(&mut baseline);
+    for (name, samples) in [("run", &mut plain), ("run with limits", &mut limits)] {
+        let m = median(samples);
+        println!(
+            "median {name}: {m:.2?} = {:.1}x the fork+exec baseline ({base:.2?})",
+            m.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+criterion_group!(benches, start_and_teardown);
 
 fn main() {
     rbuild_exec::init_hook();

@@ -1,10 +1,11 @@
 //! The command's own process, between PID 1's `fork` and `execve`: default signal
-//! dispositions, the user's groups/gid/uid, executable lookup in the command's `PATH` (as the
-//! user, like runc), and `execve` with exactly the spec's environment (plus Docker's default
-//! `PATH` and the passwd `HOME` when the spec has none).
+//! dispositions, Docker's capability set and `no_new_privs` around the switch to the
+//! user's groups/gid/uid, executable lookup in the command's `PATH` (as the user, like
+//! runc), the seccomp filter, and `execve` with exactly the spec's environment (plus
+//! Docker's default `PATH` and the passwd `HOME` when the spec has none).
 //!
-//! Everything that allocates happens in `CommandLaunch::new`, before the fork; this module
-//! does not mount, reap or report.
+//! What allocates a lot (argv, environment, the compiled filter) is prepared in
+//! `CommandLaunch::new`, before the fork; this module does not mount, reap or report.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -16,6 +17,8 @@ use rustix::fs::Access;
 
 use crate::error::{SandboxError, SetupStage};
 use crate::identity::Account;
+use crate::privileges::{restrict_after_credentials, restrict_before_credentials};
+use crate::seccomp::SyscallFilter;
 use crate::spec::{SandboxSpec, DEFAULT_PATH};
 
 /// Everything the command process needs, prepared before the fork.
@@ -27,10 +30,15 @@ pub(crate) struct CommandLaunch {
     uid: Uid,
     gid: Gid,
     groups: Vec<Gid>,
+    filter: SyscallFilter,
 }
 
 impl CommandLaunch {
-    pub(crate) fn new(spec: &SandboxSpec, account: &Account) -> Result<Self, SandboxError> {
+    pub(crate) fn new(
+        spec: &SandboxSpec,
+        account: &Account,
+        seccomp_program: &[u8],
+    ) -> Result<Self, SandboxError> {
         let env = command_env(&spec.env, &account.home);
         let search_path = env
             .iter()
@@ -54,26 +62,23 @@ impl CommandLaunch {
             uid: Uid::from_raw(identity.uid),
             gid: Gid::from_raw(identity.gid),
             groups,
+            filter: SyscallFilter::from_program(seccomp_program)?,
         })
     }
 
     /// Becomes the command. Only returns on failure, with the error to report.
     pub(crate) fn exec(&self) -> SandboxError {
         reset_signals();
-        if let Err(errno) = nix::unistd::setgroups(&self.groups)
-            .and_then(|()| nix::unistd::setgid(self.gid))
-            .and_then(|()| nix::unistd::setuid(self.uid))
-        {
-            let user = format!("{}:{}", self.uid, self.gid);
-            return SandboxError::setup(SetupStage::Credentials, user, errno.into());
-        }
-        let executable = match self.locate() {
+        let executable = match self.restrict().and_then(|()| self.locate()) {
             Ok(path) => path,
             Err(err) => return err,
         };
         let Ok(c_path) = CString::new(executable.as_os_str().as_bytes()) else {
             return self.not_found(false);
         };
+        if let Err(err) = self.filter.load() {
+            return err;
+        }
         let errno = match nix::unistd::execve(&c_path, &self.argv, &self.envp) {
             Err(errno) => errno,
             Ok(never) => match never {},
@@ -88,6 +93,19 @@ impl CommandLaunch {
                 source: other.into(),
             },
         }
+    }
+
+    /// Drops to Docker's capabilities with `no_new_privs` and becomes the user.
+    fn restrict(&self) -> Result<(), SandboxError> {
+        restrict_before_credentials()?;
+        if let Err(errno) = nix::unistd::setgroups(&self.groups)
+            .and_then(|()| nix::unistd::setgid(self.gid))
+            .and_then(|()| nix::unistd::setuid(self.uid))
+        {
+            let user = format!("{}:{}", self.uid, self.gid);
+            return Err(SandboxError::setup(SetupStage::Credentials, user, errno.into()));
+        }
+        restrict_after_credentials()
     }
 
     /// `program` itself when it names a path, else the first executable match in `PATH`

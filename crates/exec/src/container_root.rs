@@ -1,7 +1,9 @@
 //! Assembling the container's root filesystem from PID 1 of the sandbox: the overlay of the
-//! image layers (plus a base layer that supplies `/proc` and `/dev` mountpoints, so they
-//! never appear in the upper dir unless the image has them), `pivot_root` into it with the
-//! old root detached, a fresh `/proc` for the new pid namespace and a minimal `/dev`.
+//! image layers (plus a base layer that supplies every mountpoint — `/proc`, `/dev`, `/sys`,
+//! the /etc files, mount targets — so they never appear in the upper dir unless the image
+//! has them), the extra mounts prepared while the host is reachable, `pivot_root` into it
+//! with the old root detached, a fresh `/proc`, a minimal `/dev`, a read-only `/sys`, the
+//! extra mounts attached and the kernel paths Docker hides masked or write-protected.
 //!
 //! This module must run in a process that already has its own mount and pid namespaces; it
 //! does not touch credentials, the hostname or the command.
@@ -13,10 +15,14 @@ use rustix::fs::{FileType, Mode};
 use rustix::mount::{mount, MountFlags, UnmountFlags};
 
 use crate::error::{SandboxError, SetupStage};
+use crate::etc_files::etc_mounts;
+use crate::extra_mounts;
+use crate::kernel_paths;
 use crate::mount_namespace::stop_mount_propagation;
 use crate::overlay::{mount_overlay, OverlayLayers};
 use crate::scratch::Scratch;
-use crate::spec::LayerStack;
+use crate::spec::SandboxSpec;
+use crate::stubs;
 
 /// Character devices every container gets: name, major, minor (as in runc's defaults).
 const DEVICES: [(&str, u32, u32); 6] = [
@@ -37,15 +43,22 @@ const DEV_LINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
 ];
 
-/// Mountpoints the base layer provides.
-const MOUNTPOINTS: [&str; 2] = ["proc", "dev"];
+/// Mountpoints of the kernel filesystems, which the base layer provides.
+const KERNEL_MOUNTPOINTS: [&str; 3] = ["proc", "dev", "sys"];
 
-/// Mounts the layers, makes them the root of this mount namespace and mounts the kernel
-/// filesystems. Afterwards `/` is the container and the host's tree is unreachable.
-pub(crate) fn enter_container_root(rootfs: &LayerStack) -> Result<(), SandboxError> {
+/// Mounts the layers and the spec's mounts, makes them the root of this mount namespace and
+/// mounts the kernel filesystems. Afterwards `/` is the container and the host's tree is
+/// unreachable. Returns the mountpoints that had to be created on the root filesystem.
+pub(crate) fn enter_container_root(spec: &SandboxSpec) -> Result<Vec<String>, SandboxError> {
     stop_mount_propagation()?;
+    let rootfs = &spec.rootfs;
     let scratch = Scratch::new(&rootfs.work)?;
-    let base = scratch.dir("base", &MOUNTPOINTS)?;
+    let mut mounts = etc_mounts(&scratch, &spec.hostname, spec.network)?;
+    mounts.extend(spec.mounts.iter().cloned());
+    let base = scratch.dir("base", &KERNEL_MOUNTPOINTS)?;
+    for m in &mounts {
+        stubs::plant(&base, &m.target, m.mountpoint_kind());
+    }
     let target = scratch.dir("root", &[])?;
     let workdir = scratch.overlay_workdir()?;
     let lowers: Vec<&Path> = rootfs
@@ -59,9 +72,14 @@ pub(crate) fn enter_container_root(rootfs: &LayerStack) -> Result<(), SandboxErr
         writable: Some((&rootfs.upper, &workdir)),
     };
     mount_overlay(&layers, &target)?;
+    let prepared = extra_mounts::prepare(&mounts, &scratch)?;
     pivot_into(&target)?;
     mount_proc()?;
-    populate_dev()
+    populate_dev()?;
+    kernel_paths::mount_sys()?;
+    let created = extra_mounts::attach(prepared)?;
+    kernel_paths::restrict()?;
+    Ok(created)
 }
 
 /// `pivot_root(".", ".")` in the new root, then detach the old root stacked on top of it.

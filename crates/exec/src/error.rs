@@ -26,10 +26,17 @@ pub enum SetupStage {
     PivotRoot,
     ProcMount,
     DevSetup,
+    KernelPaths,
+    EtcFiles,
+    ExtraMount,
+    Network,
+    Cgroup,
     Hostname,
     UserDatabase,
     WorkingDirectory,
     Credentials,
+    Capabilities,
+    Seccomp,
     Signals,
     Fork,
 }
@@ -48,10 +55,17 @@ impl fmt::Display for SetupStage {
             SetupStage::PivotRoot => "pivoting into the root filesystem",
             SetupStage::ProcMount => "mounting /proc",
             SetupStage::DevSetup => "populating /dev",
+            SetupStage::KernelPaths => "restricting /proc and /sys",
+            SetupStage::EtcFiles => "writing /etc/hosts, /etc/hostname and /etc/resolv.conf",
+            SetupStage::ExtraMount => "mounting",
+            SetupStage::Network => "setting up the network namespace",
+            SetupStage::Cgroup => "setting up the run's cgroup",
             SetupStage::Hostname => "setting the hostname",
             SetupStage::UserDatabase => "reading the user database",
             SetupStage::WorkingDirectory => "creating the working directory",
             SetupStage::Credentials => "switching to the command's user",
+            SetupStage::Capabilities => "dropping capabilities",
+            SetupStage::Seccomp => "installing the seccomp filter",
             SetupStage::Signals => "installing signal forwarding",
             SetupStage::Fork => "starting a process",
         })
@@ -109,6 +123,9 @@ pub enum SandboxError {
 
     #[error("the command did not finish within {limit:?} and was killed")]
     TimedOut { limit: Duration },
+
+    #[error("the run was cancelled and everything it started was killed")]
+    Cancelled,
 
     #[error(
         "the sandbox init ended with status {status} before starting the command \

@@ -21,6 +21,7 @@ use crate::error::{SandboxError, SetupStage};
 use crate::pid1::{exit_code, run_pid1, SETUP_FAILED_STATUS};
 use crate::report::ReportSender;
 use crate::spec::SandboxSpec;
+use serde::{Deserialize, Serialize};
 
 /// Environment marker that makes `init_hook` run the init.
 pub(crate) const INIT_MARKER_ENV: &str = "RBUILD_SANDBOX_INIT";
@@ -46,8 +47,8 @@ fn run_init() -> i32 {
     let Some(report) = inherited_report_pipe() else {
         return SETUP_FAILED_STATUS;
     };
-    let spec = match read_spec().and_then(|spec| stdin_from_dev_null().map(|()| spec)) {
-        Ok(spec) => spec,
+    let request = match read_request().and_then(|r| stdin_from_dev_null().map(|()| r)) {
+        Ok(request) => request,
         Err(err) => {
             report.fail(err);
             return SETUP_FAILED_STATUS;
@@ -55,8 +56,10 @@ fn run_init() -> i32 {
     };
     // SAFETY: the init is single-threaded (init_hook runs before main starts threads).
     match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => std::process::exit(run_pid1(&spec, &report)),
-        Ok(ForkResult::Parent { child }) => supervise_pid1(child.as_raw(), spec.timeout, &report),
+        Ok(ForkResult::Child) => std::process::exit(run_pid1(&request, &report)),
+        Ok(ForkResult::Parent { child }) => {
+            supervise_pid1(child.as_raw(), request.spec.timeout, &report)
+        }
         Err(errno) => {
             report.fail(SandboxError::setup(SetupStage::Fork, "PID 1", errno.into()));
             SETUP_FAILED_STATUS
@@ -75,7 +78,15 @@ fn inherited_report_pipe() -> Option<ReportSender> {
     Some(ReportSender::new(fd))
 }
 
-fn read_spec() -> Result<SandboxSpec, SandboxError> {
+/// What `run` sends the init on its stdin: the spec, and the seccomp program the caller
+/// compiled once for all its runs.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct InitRequest {
+    pub(crate) spec: SandboxSpec,
+    pub(crate) seccomp_program: Vec<u8>,
+}
+
+fn read_request() -> Result<InitRequest, SandboxError> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()

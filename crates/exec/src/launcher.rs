@@ -1,49 +1,73 @@
-//! `run`: the caller's side of a sandboxed command. Starts the init (`/proc/self/exe`, with
-//! new mount/UTS/IPC/pid namespaces and a parent-death signal set between fork and exec),
-//! sends it the spec, streams the command's output to the caller, waits for the init and
-//! turns its report and exit status into a `RunOutcome` or a `SandboxError`.
+//! `run`: the caller's side of a sandboxed command. Creates the run's cgroup, starts the
+//! init (`/proc/self/exe` in a session of its own, with new mount/UTS/IPC/pid — and for an
+//! isolated network, net — namespaces, the cgroup joined and a parent-death signal set
+//! between fork and exec), sends it the spec, streams the command's output to the caller,
+//! waits for the init or for cancellation, and turns its report and exit status into a
+//! `RunOutcome` or a `SandboxError` — after removing the mountpoint stubs from the upper
+//! dir and the cgroup from the hierarchy.
 //!
 //! This module does not assemble the container; the init does, in its own process.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Instant;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rustix::pipe::{pipe_with, PipeFlags};
+use rustix::process::{Pid, PidfdFlags};
 
+use crate::cancel::CancelToken;
+use crate::cgroup::RunCgroup;
 use crate::error::SandboxError;
-use crate::init::{INIT_ARG0, INIT_MARKER_ENV, REPORT_FD_ENV};
+use crate::init::{InitRequest, INIT_ARG0, INIT_MARKER_ENV, REPORT_FD_ENV};
+use crate::network::namespace_flags;
 use crate::output::pump_output;
 use crate::report::read_report;
+use crate::seccomp::compiled_program;
 use crate::spec::{OutputStream, RunOutcome, SandboxSpec};
+use crate::stubs;
 
 /// Runs the command; output arrives through `on_output` as it is produced (from a reader
 /// thread). A command that exits non-zero is `Ok(outcome)`; `Err` is a sandbox failure (bad
-/// user, mount error, missing executable, timeout).
+/// user, mount error, missing executable, timeout, cancellation). Cancelling `cancel`
+/// kills the command and everything it started.
 ///
 /// The running binary must call [`crate::init_hook`] first thing in `main()`.
 pub fn run(
     spec: &SandboxSpec,
+    cancel: &CancelToken,
     on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
 ) -> Result<RunOutcome, SandboxError> {
     spec.validate()?;
+    if cancel.is_cancelled() {
+        return Err(SandboxError::Cancelled);
+    }
     let started = Instant::now();
+    let cgroup = RunCgroup::create(&spec.resources)?;
     let RunningInit {
         mut init,
         report,
         stdout,
         stderr,
-    } = start_init(spec)?;
-    let (status, pumped) = std::thread::scope(|scope| {
+    } = start_init(spec, cgroup.as_ref())?;
+    let (ended, pumped) = std::thread::scope(|scope| {
         let pump = scope.spawn(|| pump_output(stdout, stderr, on_output));
-        let status = init.wait();
-        (status, pump.join())
+        let ended = wait_or_cancel(&mut init, cancel, cgroup.as_ref());
+        (ended, pump.join())
     });
-    let status = status.map_err(|e| SandboxError::io("waiting for the sandbox init", e))?;
+    let report = read_report(report);
+    if let Ok(report) = &report {
+        stubs::remove_from_upper(&spec.rootfs.upper, &report.mountpoints_created);
+    }
+    drop(cgroup);
+    let status = match ended? {
+        InitEnd::Exited(status) => status,
+        InitEnd::Cancelled => return Err(SandboxError::Cancelled),
+    };
     let pumped = pumped.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    let report = read_report(report)?;
+    let report = report?;
     if let Some(failure) = report.failure {
         return Err(failure.into());
     }
@@ -60,6 +84,50 @@ pub fn run(
     })
 }
 
+/// How waiting for the init ended.
+enum InitEnd {
+    Exited(ExitStatus),
+    /// The token was cancelled; the init and its cgroup were killed and reaped.
+    Cancelled,
+}
+
+/// Waits for the init to exit, or kills it (and every process in its cgroup) as soon as
+/// `cancel` fires.
+fn wait_or_cancel(
+    init: &mut Child,
+    cancel: &CancelToken,
+    cgroup: Option<&RunCgroup>,
+) -> Result<InitEnd, SandboxError> {
+    let waited = |init: &mut Child| {
+        init.wait()
+            .map_err(|e| SandboxError::io("waiting for the sandbox init", e))
+    };
+    let Some(pidfd) = Pid::from_raw(init.id() as i32)
+        .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok())
+    else {
+        return waited(init).map(InitEnd::Exited);
+    };
+    loop {
+        let mut fds = [
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(cancel.wake_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) if fds[1].any().unwrap_or(false) => {
+                let _ = init.kill();
+                if let Some(cgroup) = cgroup {
+                    cgroup.kill_all();
+                }
+                waited(init)?;
+                return Ok(InitEnd::Cancelled);
+            }
+            Ok(_) => return waited(init).map(InitEnd::Exited),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(SandboxError::io("waiting for the sandbox init", errno)),
+        }
+    }
+}
+
 /// An init that has its spec, with the read ends of its report and output pipes.
 struct RunningInit {
     init: Child,
@@ -68,10 +136,20 @@ struct RunningInit {
     stderr: OwnedFd,
 }
 
-fn start_init(spec: &SandboxSpec) -> Result<RunningInit, SandboxError> {
+fn start_init(spec: &SandboxSpec, cgroup: Option<&RunCgroup>) -> Result<RunningInit, SandboxError> {
     let (report, report_write) = pipe_with(PipeFlags::CLOEXEC)
         .map_err(|e| SandboxError::io("creating the report pipe", e))?;
-    let mut init = spawn_init(&report_write)?;
+    let setup = InitSetup {
+        parent: std::process::id(),
+        report_fd: report_write.as_raw_fd(),
+        namespaces: libc::CLONE_NEWNS
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWPID
+            | namespace_flags(spec.network),
+        cgroup_procs: cgroup.map(RunCgroup::join_descriptors).unwrap_or_default(),
+    };
+    let mut init = spawn_init(setup)?;
     drop(report_write);
     match send_spec(&mut init, spec).and_then(|()| take_output_pipes(&mut init)) {
         Ok((stdout, stderr)) => Ok(RunningInit {
@@ -89,42 +167,60 @@ fn start_init(spec: &SandboxSpec) -> Result<RunningInit, SandboxError> {
     }
 }
 
-fn spawn_init(report_write: &OwnedFd) -> Result<Child, SandboxError> {
-    let report_fd = report_write.as_raw_fd();
-    let parent = std::process::id();
+/// What the forked init does before exec.
+struct InitSetup {
+    parent: u32,
+    report_fd: RawFd,
+    namespaces: libc::c_int,
+    /// `cgroup.procs` files to write `0` to.
+    cgroup_procs: Vec<RawFd>,
+}
+
+fn spawn_init(setup: InitSetup) -> Result<Child, SandboxError> {
     let mut command = Command::new("/proc/self/exe");
     command
         .arg0(INIT_ARG0)
         .env_clear()
         .env(INIT_MARKER_ENV, "1")
-        .env(REPORT_FD_ENV, report_fd.to_string())
+        .env(REPORT_FD_ENV, setup.report_fd.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure only makes raw syscalls (unshare, prctl, getppid, fcntl), which
-    // are async-signal-safe, so it is sound between fork and exec in a threaded process.
+    // SAFETY: the closure only makes raw syscalls (setsid, write, unshare, prctl, getppid,
+    // fcntl) on data prepared before the fork, all async-signal-safe, so it is sound
+    // between fork and exec in a threaded process.
     unsafe {
-        command.pre_exec(move || enter_init_namespaces(parent, report_fd));
+        command.pre_exec(move || enter_init_namespaces(&setup));
     }
     command
         .spawn()
         .map_err(|source| SandboxError::Spawn { source })
 }
 
-/// Runs in the forked child before exec: new namespaces for the init (the pid namespace
-/// applies to its children), death with the caller, and the report pipe kept across exec.
-fn enter_init_namespaces(parent: u32, report_fd: RawFd) -> std::io::Result<()> {
-    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-    // SAFETY: plain syscalls on integers.
+/// Runs in the forked child before exec: a session of its own (a terminal's Ctrl-C
+/// reaches rbuild, which cancels, never the sandbox directly), the run's cgroup, new
+/// namespaces for the init (the pid namespace applies to its children), death with the
+/// caller, and the report pipe kept across exec.
+fn enter_init_namespaces(setup: &InitSetup) -> std::io::Result<()> {
+    let failed = || Err(std::io::Error::last_os_error());
+    // SAFETY: plain syscalls on integers and a static buffer.
     unsafe {
-        if libc::unshare(flags) != 0
+        if libc::setsid() < 0 {
+            return failed();
+        }
+        for &fd in &setup.cgroup_procs {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return failed();
+            }
+        }
+        if libc::unshare(setup.namespaces) != 0
             || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
-            || libc::fcntl(report_fd, libc::F_SETFD, 0) != 0
+            || libc::fcntl(setup.report_fd, libc::F_SETFD, 0) != 0
         {
-            return Err(std::io::Error::last_os_error());
+            return failed();
         }
         // The caller may have died before the death signal was armed.
-        if libc::getppid() as u32 != parent {
+        if libc::getppid() as u32 != setup.parent {
             return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
         }
     }
@@ -132,7 +228,11 @@ fn enter_init_namespaces(parent: u32, report_fd: RawFd) -> std::io::Result<()> {
 }
 
 fn send_spec(init: &mut Child, spec: &SandboxSpec) -> Result<(), SandboxError> {
-    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::InvalidSpec {
+    let request = InitRequest {
+        spec: spec.clone(),
+        seccomp_program: compiled_program()?,
+    };
+    let json = serde_json::to_vec(&request).map_err(|e| SandboxError::InvalidSpec {
         reason: format!("cannot encode the spec: {e}"),
     })?;
     let Some(mut stdin) = init.stdin.take() else {

@@ -19,8 +19,9 @@ use crate::command::CommandLaunch;
 use crate::container_root::enter_container_root;
 use crate::error::{SandboxError, SetupStage};
 use crate::identity::resolve_account;
+use crate::network::bring_up_loopback;
 use crate::report::{InitMessage, ReportSender};
-use crate::spec::SandboxSpec;
+use crate::init::InitRequest;
 
 /// The status PID 1 exits with when it could not start the command (the report says why).
 pub(crate) const SETUP_FAILED_STATUS: i32 = 125;
@@ -32,8 +33,8 @@ static COMMAND_PID: AtomicI32 = AtomicI32::new(0);
 const FORWARDED_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
 /// Runs PID 1 to completion and returns its exit status.
-pub(crate) fn run_pid1(spec: &SandboxSpec, report: &ReportSender) -> i32 {
-    match prepare(spec).and_then(|launch| start_command(&launch, report)) {
+pub(crate) fn run_pid1(request: &InitRequest, report: &ReportSender) -> i32 {
+    match prepare(request, report).and_then(|launch| start_command(&launch, report)) {
         Ok(command) => reap_until_exit(command),
         Err(err) => {
             report.fail(err);
@@ -42,16 +43,23 @@ pub(crate) fn run_pid1(spec: &SandboxSpec, report: &ReportSender) -> i32 {
     }
 }
 
-fn prepare(spec: &SandboxSpec) -> Result<CommandLaunch, SandboxError> {
+fn prepare(request: &InitRequest, report: &ReportSender) -> Result<CommandLaunch, SandboxError> {
+    let spec = &request.spec;
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| SandboxError::setup(SetupStage::Signals, "PR_SET_PDEATHSIG", e.into()))?;
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-    enter_container_root(&spec.rootfs)?;
+    let created = enter_container_root(spec)?;
+    if !created.is_empty() {
+        report.send(&InitMessage::MountpointsCreated(created));
+    }
+    if spec.network.isolated() {
+        bring_up_loopback()?;
+    }
     nix::unistd::sethostname(&spec.hostname)
         .map_err(|e| SandboxError::setup(SetupStage::Hostname, &spec.hostname, e.into()))?;
     let account = resolve_account(Path::new("/"), &spec.user)?;
     enter_workdir(&spec.cwd)?;
-    CommandLaunch::new(spec, &account)
+    CommandLaunch::new(spec, &account, &request.seccomp_program)
 }
 
 /// Creates the working directory when the image lacks it (as Docker does) and enters it.

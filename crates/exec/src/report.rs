@@ -18,6 +18,9 @@ use crate::error::{SandboxError, SetupStage};
 /// One message on the report pipe.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum InitMessage {
+    /// Mountpoints PID 1 had to create on the root filesystem (container paths, outer
+    /// first); they are removed from the upper dir after the run.
+    MountpointsCreated(Vec<String>),
     /// Everything is set up; the command process is being forked.
     CommandStarting,
     Failed(InitFailure),
@@ -170,6 +173,7 @@ impl ReportSender {
 /// What the init reported before every writer closed the pipe.
 #[derive(Debug, Default)]
 pub(crate) struct InitReport {
+    pub(crate) mountpoints_created: Vec<String>,
     pub(crate) command_started: bool,
     pub(crate) failure: Option<InitFailure>,
 }
@@ -191,6 +195,7 @@ fn parse_report(bytes: &[u8]) -> Result<InitReport, SandboxError> {
                 reason: format!("{e}: {:?}", String::from_utf8_lossy(line)),
             })?;
         match message {
+            InitMessage::MountpointsCreated(paths) => report.mountpoints_created.extend(paths),
             InitMessage::CommandStarting => report.command_started = true,
             InitMessage::Failed(failure) => {
                 report.failure.get_or_insert(failure);

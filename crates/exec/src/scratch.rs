@@ -43,6 +43,19 @@ impl Scratch {
         self.dir(EMPTY_LAYER, &[])
     }
 
+    /// `work/name` with the given subdirectories, emptied first when an earlier run that
+    /// used the same `work` left it behind.
+    pub(crate) fn fresh_dir(&self, name: &str, subdirs: &[&str]) -> Result<PathBuf, SandboxError> {
+        let dir = self.work.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(SandboxError::setup(SetupStage::ScratchDirs, &dir, e))
+            }
+            _ => {}
+        }
+        self.dir(name, subdirs)
+    }
+
     /// `work/name` with the given subdirectories, created (0755) if missing.
     pub(crate) fn dir(&self, name: &str, subdirs: &[&str]) -> Result<PathBuf, SandboxError> {
         let dir = self.work.join(name);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;
+pub use crate::mount_spec::{MountSource, SandboxMount, SecretBytes};
 
 /// The `PATH` Docker puts in a container whose environment does not set one.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -33,9 +34,38 @@ pub struct LayerStack {
 /// How the sandbox is connected to the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
-    /// Share the host's network namespace (Docker's `--network=host`).
+    /// What a build step gets unless it asks otherwise. Like BuildKit's OCI worker when no
+    /// CNI network is configured, this is the host's network namespace: rbuild runs no
+    /// bridge, NAT or DNS proxy of its own.
     #[default]
+    Default,
+    /// A network namespace of its own with only the loopback interface, up.
+    None,
+    /// Share the host's network namespace (Docker's `--network=host`).
     Host,
+}
+
+impl NetworkMode {
+    /// Whether the sandbox gets a network namespace of its own.
+    pub(crate) fn isolated(self) -> bool {
+        matches!(self, NetworkMode::None)
+    }
+}
+
+/// Resource limits for the command and everything it starts (one cgroup per run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Memory limit in bytes (swap included where the kernel accounts it); the kernel's
+    /// OOM killer ends the step when it is exceeded.
+    pub memory_bytes: Option<u64>,
+    /// The largest number of processes and threads alive at once.
+    pub max_pids: Option<u64>,
+}
+
+impl Resources {
+    pub(crate) fn any_limit(&self) -> bool {
+        self.memory_bytes.is_some() || self.max_pids.is_some()
+    }
 }
 
 /// One command to run in a fresh container over `rootfs`.
@@ -55,6 +85,9 @@ pub struct SandboxSpec {
     pub network: NetworkMode,
     /// The command (and everything it started) is killed after this long.
     pub timeout: Option<Duration>,
+    /// Extra mounts (`RUN --mount`), applied in order of target depth.
+    pub mounts: Vec<SandboxMount>,
+    pub resources: Resources,
 }
 
 /// Which of the command's output streams a chunk of output came from.
@@ -100,7 +133,7 @@ impl SandboxSpec {
                 self.hostname
             ));
         }
-        Ok(())
+        self.mounts.iter().try_for_each(SandboxMount::validate)
     }
 }
 
@@ -122,6 +155,8 @@ mod tests {
             hostname: "box".into(),
             network: NetworkMode::Host,
             timeout: None,
+            mounts: vec![],
+            resources: Resources::default(),
         }
     }
 

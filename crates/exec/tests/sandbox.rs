@@ -7,11 +7,11 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rbuild_exec::{
-    run, LayerStack, NetworkMode, OutputStream, RunOutcome, SandboxError, SandboxSpec,
+use rbuild_exec::SandboxError;
+use support::container::{
+    capture, entries, no_host_processes_with, run_ok, sh, sleep_marker, Container,
 };
 use support::runner::{check, run_tests, tests, TestResult, Verdict};
 
@@ -37,106 +37,6 @@ fn main() {
         invalid_spec_is_rejected_up_front,
         concurrent_runs_stay_apart,
     ]);
-}
-
-/// A busybox container: busybox as the bottom layer, optional layers above it, fresh upper
-/// and work dirs.
-struct Container {
-    dir: tempfile::TempDir,
-    lowers: Vec<PathBuf>,
-}
-
-impl Container {
-    /// `Err(Verdict::Skipped)` travels as `Ok(Err(..))` so tests can `?` it.
-    fn new() -> Result<Result<Container, Verdict>, String> {
-        let rootfs = match support::busybox::rootfs() {
-            Ok(rootfs) => rootfs,
-            Err(reason) => return Ok(Err(Verdict::Skipped(reason))),
-        };
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        for sub in ["upper", "work"] {
-            std::fs::create_dir(dir.path().join(sub)).map_err(|e| e.to_string())?;
-        }
-        Ok(Ok(Container {
-            dir,
-            lowers: vec![rootfs.to_path_buf()],
-        }))
-    }
-
-    /// Adds a layer on top holding `files` (path relative to `/`, content).
-    fn add_layer(&mut self, files: &[(&str, &str)]) -> Result<(), String> {
-        let layer = self.dir.path().join(format!("layer-{}", self.lowers.len()));
-        for (path, content) in files {
-            let file = layer.join(path);
-            std::fs::create_dir_all(file.parent().unwrap_or(&layer)).map_err(|e| e.to_string())?;
-            std::fs::write(&file, content).map_err(|e| e.to_string())?;
-        }
-        self.lowers.insert(0, layer);
-        Ok(())
-    }
-
-    fn upper(&self) -> PathBuf {
-        self.dir.path().join("upper")
-    }
-
-    fn spec(&self, args: &[&str]) -> SandboxSpec {
-        SandboxSpec {
-            rootfs: LayerStack {
-                lowers: self.lowers.clone(),
-                upper: self.upper(),
-                work: self.dir.path().join("work"),
-            },
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-            cwd: "/".into(),
-            user: String::new(),
-            hostname: "rbuild-sandbox-test".into(),
-            network: NetworkMode::Host,
-            timeout: Some(Duration::from_secs(60)),
-        }
-    }
-}
-
-/// Unwraps a container or returns the skip verdict from the test.
-macro_rules! container {
-    () => {
-        match Container::new()? {
-            Ok(container) => container,
-            Err(skip) => return Ok(skip),
-        }
-    };
-}
-
-struct Captured {
-    stdout: String,
-    stderr: String,
-    outcome: RunOutcome,
-}
-
-fn capture(spec: &SandboxSpec) -> Result<Captured, SandboxError> {
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let outcome = run(spec, &mut |stream, bytes: &[u8]| match stream {
-        OutputStream::Stdout => stdout.extend_from_slice(bytes),
-        OutputStream::Stderr => stderr.extend_from_slice(bytes),
-    })?;
-    Ok(Captured {
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        outcome,
-    })
-}
-
-/// Runs and insists on exit code 0, returning stdout.
-fn run_ok(spec: &SandboxSpec) -> Result<String, String> {
-    let out = capture(spec).map_err(|e| format!("sandbox error: {e}"))?;
-    check(out.outcome.exit_code == 0, || {
-        format!("exit {}; stderr: {}", out.outcome.exit_code, out.stderr)
-    })?;
-    Ok(out.stdout)
-}
-
-fn sh(container: &Container, script: &str) -> SandboxSpec {
-    container.spec(&["/bin/sh", "-c", script])
 }
 
 fn output_streams_and_exit_code() -> TestResult {
@@ -249,37 +149,30 @@ fn host_files_are_invisible() -> TestResult {
     let marker = format!("/tmp/rbuild-exec-host-marker-{}", std::process::id());
     std::fs::write(&marker, "host").map_err(|e| e.to_string())?;
     let script =
-        format!("test ! -e {marker} && test ! -e /work/shared && cat /proc/1/mountinfo | wc -l");
+        format!("test ! -e {marker} && test ! -e /work/shared && cut -d' ' -f5 /proc/1/mountinfo");
     let result = run_ok(&sh(&c, &script));
     let _ = std::fs::remove_file(&marker);
-    let mounts: usize = result?.trim().parse().map_err(|e| format!("{e}"))?;
-    // The root overlay, /proc, /dev, /dev/pts, /dev/shm — no host mounts.
-    check(mounts == 5, || format!("{mounts} mounts visible inside"))?;
+    let mounted: BTreeSet<String> = result?.lines().map(str::to_string).collect();
+    // The root overlay, the kernel filesystems, the generated /etc files and Docker's
+    // masked and read-only /proc and /sys paths — no host mounts.
+    let expected = [
+        "/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/sys", "/etc/hosts", "/etc/hostname",
+        "/etc/resolv.conf", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+        "/proc/sysrq-trigger", "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore",
+        "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+        "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    ];
+    let unexpected: Vec<&String> = mounted
+        .iter()
+        .filter(|m| !expected.contains(&m.as_str()))
+        .collect();
+    check(unexpected.is_empty(), || {
+        format!("unexpected mounts inside: {unexpected:?}")
+    })?;
+    for required in ["/", "/proc", "/dev", "/sys", "/etc/hosts", "/proc/sys"] {
+        check(mounted.contains(required), || format!("{required} is not mounted"))?;
+    }
     Ok(Verdict::Passed)
-}
-
-/// Host processes whose command line contains `needle`.
-fn host_processes_with(needle: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .filter(|cmdline| cmdline.contains(needle))
-        .collect()
-}
-
-/// A long `sleep` command line no other test process uses, to find its survivors by.
-fn sleep_marker(index: u32) -> String {
-    format!("sleep {}{index}", 10_000 + std::process::id())
-}
-
-fn no_host_processes_with(needle: &str) -> Result<(), String> {
-    let left = host_processes_with(needle);
-    check(left.is_empty(), || {
-        format!("processes left behind: {left:?}")
-    })
 }
 
 fn leftover_processes_die_with_the_command() -> TestResult {
@@ -319,17 +212,6 @@ fn writes_land_in_upper_with_whiteouts() -> TestResult {
         "var/cache missing".into()
     })?;
     Ok(Verdict::Passed)
-}
-
-fn entries(dir: &Path) -> Result<BTreeSet<String>, String> {
-    std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .map(|entry| {
-            entry
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .map_err(|e| e.to_string())
-        })
-        .collect()
 }
 
 fn mountpoints_do_not_leak_into_upper() -> TestResult {

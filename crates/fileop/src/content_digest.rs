@@ -36,6 +36,14 @@ pub enum DigestError {
     },
 }
 
+/// A selection's digest and the content digest of every regular file in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectionDigest {
+    pub digest: Digest,
+    /// One per `File` entry, in the order the entries appear across the matches.
+    pub file_digests: Vec<Digest>,
+}
+
 /// The digest of everything `matches` selected. Memo hits (same path, same `FileStamp`) are
 /// trusted without reading; digests computed here are handed back to the memo in one
 /// `put_many`, except for files modified in the last two seconds.
@@ -43,6 +51,15 @@ pub fn digest_selection(
     matches: &[SourceMatch],
     memo: &dyn DigestMemo,
 ) -> Result<Digest, DigestError> {
+    digest_selection_with_files(matches, memo).map(|digested| digested.digest)
+}
+
+/// `digest_selection`, also returning each file's content digest (what a file-level
+/// comparison of two selections needs).
+pub fn digest_selection_with_files(
+    matches: &[SourceMatch],
+    memo: &dyn DigestMemo,
+) -> Result<SelectionDigest, DigestError> {
     let files: Vec<&SelectedEntry> = matches
         .iter()
         .flat_map(|m| &m.entries)
@@ -82,7 +99,10 @@ pub fn digest_selection(
             }
         }
     }
-    Ok(Digest::from_hasher(hasher))
+    Ok(SelectionDigest {
+        digest: Digest::from_hasher(hasher),
+        file_digests: digests.into_iter().map(|(digest, _)| digest).collect(),
+    })
 }
 
 /// Length-prefixed, so that no two different sequences of fields encode alike.

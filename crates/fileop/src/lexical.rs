@@ -8,6 +8,9 @@
 /// `path.Clean`): repeated slashes collapse, `.` elements vanish, `..` removes the element
 /// before it, `..` at the start of a rooted path vanishes, and the empty result is `.`.
 pub fn clean_path(path: &str) -> String {
+    if is_clean(path) {
+        return path.to_string();
+    }
     let rooted = path.starts_with('/');
     let mut kept: Vec<&str> = Vec::new();
     for element in path.split('/') {
@@ -29,6 +32,19 @@ pub fn clean_path(path: &str) -> String {
         (false, true) => ".".to_string(),
         (false, false) => joined,
     }
+}
+
+/// Whether `path` is already what `clean_path` would make of it, judged cheaply: `/`, or
+/// non-empty elements none of which is `.` or `..` (most paths are; they skip the rebuild).
+fn is_clean(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    let body = path.strip_prefix('/').unwrap_or(path);
+    !body.is_empty()
+        && body
+            .split('/')
+            .all(|element| !element.is_empty() && element != "." && element != "..")
 }
 
 /// Cleans `path` as if it were rooted and returns it without the leading `/`: the form of a

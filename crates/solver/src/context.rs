@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::Store;
-use rbuild_fileop::content_digest::digest_selection;
+use rbuild_fileop::content_digest::digest_selection_with_files;
 use rbuild_fileop::patterns::PathPatterns;
 use rbuild_fileop::select::{select_sources_excluding, SelectOptions, SourceMatch};
 use rbuild_oci::Digest;
@@ -50,6 +50,8 @@ impl BuildContexts {
 pub(crate) struct ContextSelection {
     pub matches: Vec<SourceMatch>,
     pub digest: Digest,
+    /// The content digest of each regular file in `matches`, in entry order.
+    pub file_digests: Vec<Digest>,
 }
 
 /// Selects `paths` in context `name`, minus `ignore` (the context's .dockerignore, relative
@@ -72,6 +74,10 @@ pub(crate) fn select_from_context(
         allow_empty_wildcard: false,
     };
     let matches = select_sources_excluding(root, paths, &options, &excludes)?;
-    let digest = digest_selection(&matches, store.context_memo())?;
-    Ok(ContextSelection { matches, digest })
+    let digested = digest_selection_with_files(&matches, store.context_memo())?;
+    Ok(ContextSelection {
+        matches,
+        digest: digested.digest,
+        file_digests: digested.file_digests,
+    })
 }

@@ -27,6 +27,10 @@ pub enum StepFailure {
     #[error("{0}")]
     Sandbox(#[from] rbuild_exec::SandboxError),
     #[error("{0}")]
+    Mount(#[from] crate::mounts::MountError),
+    #[error("the build was interrupted")]
+    Interrupted,
+    #[error("{0}")]
     Store(#[from] rbuild_cache::StoreError),
     #[error("{0}")]
     Select(#[from] rbuild_fileop::select::SelectError),

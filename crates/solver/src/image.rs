@@ -8,7 +8,7 @@ use rbuild_oci::oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use rbuild_oci::{media_types, Digest, ImageConfig, ImageReference, Platform};
 
 use crate::error::StepFailure;
-use crate::graph::{BuildGraph, ImageTemplate};
+use crate::graph::{BuildGraph, ImageTemplate, VertexId};
 use crate::solve::SolveOutcome;
 
 /// A platform-specific image found in the local store.
@@ -120,21 +120,40 @@ impl BuiltImage {
 }
 
 /// Fills the template's layers and history from the solve: diff ids of the target chain,
-/// `empty_layer` for instructions whose vertex added nothing, and `created` times.
+/// `empty_layer` for instructions whose vertex added nothing, and `created` times. With an
+/// epoch (SOURCE_DATE_EPOCH) every new time is the epoch; otherwise a layer's time is when
+/// its step first ran (kept by the cache), metadata entries take the latest of those, so a
+/// fully cached rebuild gives the identical image.
 pub fn assemble_image(
     template: &ImageTemplate,
     graph: &BuildGraph,
     outcome: &SolveOutcome,
-    created: &str,
+    epoch: Option<i64>,
 ) -> BuiltImage {
+    let vertex_time = |v: VertexId| {
+        epoch.or_else(|| outcome.results.get(&v).and_then(|r| r.created))
+    };
+    let latest = epoch.or_else(|| {
+        template
+            .history_layers
+            .iter()
+            .flatten()
+            .filter_map(|&v| vertex_time(v))
+            .max()
+    });
+    let fallback = latest
+        .map(rfc3339)
+        .or_else(|| template.config.created.clone())
+        .unwrap_or_else(|| rfc3339(0));
     let mut config = template.config.clone();
-    config.created = Some(created.to_string());
+    config.created = Some(fallback.clone());
     config.rootfs.diff_ids = outcome.target.chain.layers.clone();
     for (entry, vertex) in config.history.iter_mut().zip(&template.history_layers) {
-        entry.created.get_or_insert_with(|| created.to_string());
         if let Some(vertex) = vertex {
             entry.empty_layer = !adds_layer(graph, outcome, *vertex);
+            entry.created = Some(vertex_time(*vertex).map_or_else(|| fallback.clone(), rfc3339));
         }
+        entry.created.get_or_insert_with(|| fallback.clone());
     }
     BuiltImage {
         config,
@@ -142,7 +161,15 @@ pub fn assemble_image(
     }
 }
 
-fn adds_layer(graph: &BuildGraph, outcome: &SolveOutcome, vertex: crate::graph::VertexId) -> bool {
+/// Unix seconds as RFC 3339 (`2023-11-14T22:13:20Z`).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+fn adds_layer(graph: &BuildGraph, outcome: &SolveOutcome, vertex: VertexId) -> bool {
     let Some(result) = outcome.results.get(&vertex) else {
         return false;
     };
@@ -153,4 +180,15 @@ fn adds_layer(graph: &BuildGraph, outcome: &SolveOutcome, vertex: crate::graph::
         .and_then(|p| outcome.results.get(&p))
         .map_or(0, |r| r.chain.layers.len());
     result.chain.layers.len() > parent_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn unix_times_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
 }

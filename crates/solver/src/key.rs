@@ -43,6 +43,9 @@ pub struct KeyInputs<'a> {
     pub input_key: &'a dyn Fn(VertexId) -> Digest,
     /// Content digest of the files the op reads from a local context, when it reads any.
     pub context_digest: Option<&'a Digest>,
+    /// For a RUN, the content digest of each bind mount's context files, by mount index
+    /// (`None` for mounts that read no local context).
+    pub mount_digests: &'a [Option<Digest>],
 }
 
 /// Builds the key material of `op`.
@@ -64,7 +67,10 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
             "user": run.user,
             "network": run.network,
             "platform": run.platform.to_string(),
-            "mounts": run.mounts.iter().map(|m| mount_material(m, &key, inputs.context_digest)).collect::<Vec<_>>(),
+            "mounts": run.mounts.iter().enumerate().map(|(index, m)| {
+                let digest = inputs.mount_digests.get(index).and_then(Option::as_ref);
+                mount_material(m, &key, digest)
+            }).collect::<Vec<_>>(),
         }),
         Op::Copy(copy) => json!({
             "kind": "copy",
@@ -132,7 +138,7 @@ fn mount_material(
             "rw": read_write,
         }),
         // Cache, tmpfs, secret and ssh mounts never change a step's key beyond their
-        // identity: their contents are deliberately not part of the result.
+        // definition: their contents (a secret's value too) are deliberately left out.
         RunMount::Cache {
             id,
             target,
@@ -200,6 +206,7 @@ mod tests {
             &KeyInputs {
                 input_key: &input_key,
                 context_digest: None,
+                mount_digests: &[],
             },
         )
         .key()
@@ -242,6 +249,7 @@ mod tests {
             &KeyInputs {
                 input_key: &input_key,
                 context_digest: None,
+                mount_digests: &[],
             },
         );
         let text = material.to_json();

@@ -4,12 +4,15 @@
 //!
 //! It knows ops and keys, not Dockerfile syntax: every argument arrives expanded.
 
+pub mod cache_io;
 mod context;
 mod error;
+pub mod explain;
 mod export;
 pub mod graph;
 mod image;
 mod key;
+mod mounts;
 mod ops;
 pub mod progress;
 mod rootfs;
@@ -18,6 +21,10 @@ mod solve;
 pub use context::{BuildContexts, MAIN_CONTEXT};
 pub use error::{SolveError, StepFailure};
 pub use export::{commit_to_store, export_image, Export};
-pub use image::{assemble_image, image_chain, manifest_config, resolve_local_image, BuiltImage, LocalImage};
+pub use image::{
+    assemble_image, image_chain, manifest_config, resolve_local_image, rfc3339, BuiltImage,
+    LocalImage,
+};
 pub use key::{key_material, KeyInputs, KeyMaterial};
+pub use mounts::{MountError, RunEnvironment, SecretSource, Secrets, SshAgents};
 pub use solve::{SolveOptions, SolveOutcome, Solver, VertexResult};

@@ -6,13 +6,14 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use rbuild_cache::{SnapshotChain, Store};
-use rbuild_exec::{LayerStack, OutputStream, SandboxSpec};
+use rbuild_exec::{LayerStack, OutputStream, SandboxError, SandboxSpec};
 use rbuild_fileop::copy::{copy_into_root, make_dir_all, write_inline_files, CopyOptions};
 use rbuild_fileop::patterns::PathPatterns;
 use rbuild_fileop::select::{select_sources_excluding, SelectOptions};
 
 use crate::context::ContextSelection;
 use crate::error::StepFailure;
+use crate::mounts::{provide, MountInputs};
 use crate::graph::{CopyOp, CopySource, MkdirOp, NetworkMode, RunOp, VertexId};
 use crate::progress::{LogStream, ProgressEvent, ProgressSink};
 
@@ -29,15 +30,20 @@ pub(crate) struct StepContext<'a> {
     pub epoch: Option<i64>,
 }
 
+/// Runs a RUN step: its mounts provided, its command in the sandbox over `parent`, the
+/// upper dir committed as the layer.
 pub(crate) fn run(
     cx: &StepContext<'_>,
     op: &RunOp,
     parent: &SnapshotChain,
+    mounts: &MountInputs<'_>,
 ) -> Result<SnapshotChain, StepFailure> {
     let layers = cx.store.layers();
     let upper = layers.new_upper()?;
+    let provided = provide(op, mounts)?;
     let mut env = op.env.clone();
     env.extend(op.uncached_env.iter().cloned());
+    env.extend(provided.env.iter().cloned());
     let spec = SandboxSpec {
         rootfs: LayerStack {
             lowers: layers.lower_dirs(parent)?,
@@ -51,9 +57,11 @@ pub(crate) fn run(
         hostname: SANDBOX_HOSTNAME.to_string(),
         network: sandbox_network(op.network),
         timeout: None,
+        mounts: provided.mounts.clone(),
+        resources: mounts.env.resources,
     };
     let mut tail = OutputTail::default();
-    let outcome = rbuild_exec::run(&spec, &mut |stream, bytes| {
+    let outcome = rbuild_exec::run(&spec, &mounts.env.cancel, &mut |stream, bytes| {
         tail.push(bytes);
         cx.progress.event(ProgressEvent::Log {
             vertex: cx.vertex,
@@ -63,7 +71,12 @@ pub(crate) fn run(
             },
             bytes: bytes.to_vec(),
         });
+    })
+    .map_err(|e| match e {
+        SandboxError::Cancelled => StepFailure::Interrupted,
+        other => other.into(),
     })?;
+    drop(provided);
     if outcome.exit_code != 0 {
         return Err(StepFailure::CommandFailed {
             command: op.args.join(" "),
@@ -74,10 +87,13 @@ pub(crate) fn run(
     Ok(layers.commit(parent, upper, cx.epoch)?)
 }
 
+/// The graph's network modes in the sandbox: `default` is the host's network (see
+/// `rbuild_exec::NetworkMode::Default`).
 fn sandbox_network(mode: NetworkMode) -> rbuild_exec::NetworkMode {
     match mode {
-        NetworkMode::Default | NetworkMode::Host => rbuild_exec::NetworkMode::Host,
-        NetworkMode::None => rbuild_exec::NetworkMode::Host,
+        NetworkMode::Default => rbuild_exec::NetworkMode::Default,
+        NetworkMode::Host => rbuild_exec::NetworkMode::Host,
+        NetworkMode::None => rbuild_exec::NetworkMode::None,
     }
 }
 

@@ -8,13 +8,16 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use rbuild_cache::{SnapshotChain, Store};
+use rbuild_exec::SandboxError;
 use rbuild_oci::Digest;
 
 use crate::context::{select_from_context, BuildContexts, ContextSelection};
 use crate::error::{SolveError, StepFailure};
+use crate::explain::remember_listing;
 use crate::graph::{BuildGraph, CopySource, Op, VertexId};
 use crate::image::image_chain;
-use crate::key::{key_material, KeyInputs};
+use crate::key::{key_material, KeyInputs, KeyMaterial};
+use crate::mounts::{self, MountInputs, RunEnvironment};
 use crate::ops::{self, CopyInput, StepContext};
 use crate::progress::{ProgressEvent, ProgressSink};
 
@@ -38,6 +41,15 @@ pub struct VertexResult {
     pub chain: SnapshotChain,
     /// True when the result came from the cache (or, for base images, from the store).
     pub cached: bool,
+    /// When the result was first produced (Unix seconds): now for a step that ran, the cache
+    /// record's time for a hit, `None` for base images. Image history uses it, so a fully
+    /// cached rebuild yields the identical image.
+    pub created: Option<i64>,
+    /// The build that produced the result: this one for a step that ran, the cache record's
+    /// for a hit, `None` for base images.
+    pub build_id: Option<String>,
+    /// The document the key was hashed from (for `--explain` and cache export).
+    pub material: KeyMaterial,
 }
 
 /// The results of every vertex the target needed.
@@ -59,6 +71,8 @@ pub struct Solver<'a> {
     contexts: &'a BuildContexts,
     options: SolveOptions,
     progress: &'a dyn ProgressSink,
+    /// Secrets, agents, limits and cancellation for RUN steps; none of them when `None`.
+    run_env: Option<RunEnvironment>,
 }
 
 type Completion = (VertexId, Result<VertexResult, StepFailure>);
@@ -75,7 +89,20 @@ impl<'a> Solver<'a> {
             contexts,
             options,
             progress,
+            run_env: None,
         }
+    }
+
+    /// Gives RUN steps secrets, SSH agents, resource limits and a cancellation token.
+    /// Once the token is cancelled no step starts, running ones are killed, and `solve`
+    /// fails with `StepFailure::Interrupted`.
+    pub fn with_run_environment(mut self, env: RunEnvironment) -> Self {
+        self.run_env = Some(env);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.run_env.as_ref().is_some_and(|env| env.cancel.is_cancelled())
     }
 
     /// Builds `target` and everything it needs.
@@ -102,7 +129,10 @@ impl<'a> Solver<'a> {
         std::thread::scope(|scope| {
             let mut running = 0usize;
             loop {
-                while failure.is_none() && running < self.options.max_parallel.max(1) {
+                while failure.is_none()
+                    && !self.cancelled()
+                    && running < self.options.max_parallel.max(1)
+                {
                     let Some(v) = ready.pop_front() else { break };
                     let inputs = input_results(graph, v, &results);
                     let sender = sender.clone();
@@ -148,10 +178,11 @@ impl<'a> Solver<'a> {
                 cause,
             });
         }
+        // Without a failure, only cancellation leaves the target unsolved.
         let target_result = results
             .get(&target)
             .cloned()
-            .expect("the scheduler solves every needed vertex unless one fails");
+            .ok_or_else(|| SolveError::general(StepFailure::Interrupted))?;
         Ok(SolveOutcome {
             results,
             target: target_result,
@@ -170,12 +201,14 @@ impl<'a> Solver<'a> {
             name: vertex.name.clone(),
         });
         let selection = self.context_selection(&vertex.op)?;
+        let bind_selections = mounts::bind_selections(self.store, self.contexts, &vertex.op)?;
         let input_key = |i: VertexId| inputs[&i].key.clone();
         let material = key_material(
             &vertex.op,
             &KeyInputs {
                 input_key: &input_key,
                 context_digest: selection.as_ref().map(|s| &s.digest),
+                mount_digests: &mounts::selection_digests(&bind_selections),
             },
         );
         let key = material.key();
@@ -185,6 +218,9 @@ impl<'a> Solver<'a> {
                 key,
                 chain,
                 cached: true,
+                created: None,
+                build_id: None,
+                material,
             });
         }
         if !self.options.no_cache {
@@ -194,11 +230,14 @@ impl<'a> Solver<'a> {
                     key,
                     chain: record.chain,
                     cached: true,
+                    created: Some(record.created),
+                    build_id: Some(record.build_id),
+                    material,
                 });
             }
         }
         let started = Instant::now();
-        let chain = self.execute(v, &vertex.op, inputs, selection.as_ref())?;
+        let chain = self.execute(v, &vertex.op, inputs, selection.as_ref(), &bind_selections)?;
         self.store
             .index()
             .record(&key, &chain, &material.to_json(), &self.options.build_id)?;
@@ -210,20 +249,27 @@ impl<'a> Solver<'a> {
             key,
             chain,
             cached: false,
+            created: Some(unix_now()),
+            build_id: Some(self.options.build_id.clone()),
+            material,
         })
     }
 
     fn context_selection(&self, op: &Op) -> Result<Option<ContextSelection>, StepFailure> {
         match op {
             Op::Copy(copy) => match &copy.source {
-                CopySource::Context { name, excludes } => Ok(Some(select_from_context(
-                    self.store,
-                    self.contexts,
-                    name,
-                    &copy.paths,
-                    excludes,
-                    &copy.excludes,
-                )?)),
+                CopySource::Context { name, excludes } => {
+                    let selection = select_from_context(
+                        self.store,
+                        self.contexts,
+                        name,
+                        &copy.paths,
+                        excludes,
+                        &copy.excludes,
+                    )?;
+                    remember_listing(self.store, &selection);
+                    Ok(Some(selection))
+                }
                 _ => Ok(None),
             },
             _ => Ok(None),
@@ -245,6 +291,7 @@ impl<'a> Solver<'a> {
         op: &Op,
         inputs: &HashMap<VertexId, VertexResult>,
         selection: Option<&ContextSelection>,
+        bind_selections: &[Option<ContextSelection>],
     ) -> Result<SnapshotChain, StepFailure> {
         let cx = StepContext {
             store: self.store,
@@ -254,7 +301,24 @@ impl<'a> Solver<'a> {
         };
         let chain_of = |id: VertexId| &inputs[&id].chain;
         match op {
-            Op::Run(run) => ops::run(&cx, run, chain_of(run.parent)),
+            Op::Run(run) => {
+                let fallback;
+                let env = match &self.run_env {
+                    Some(env) => env,
+                    None => {
+                        fallback = RunEnvironment::new()
+                            .map_err(|e| StepFailure::Sandbox(SandboxError::Spawn { source: e }))?;
+                        &fallback
+                    }
+                };
+                let mounts = MountInputs {
+                    store: self.store,
+                    env,
+                    results: inputs,
+                    selections: bind_selections,
+                };
+                ops::run(&cx, run, chain_of(run.parent), &mounts)
+            }
             Op::Copy(copy) => {
                 let input = match (&copy.source, selection) {
                     (_, Some(selection)) => CopyInput::Context(selection),
@@ -281,4 +345,10 @@ fn input_results(
         .into_iter()
         .filter_map(|i| results.get(&i).map(|r| (i, r.clone())))
         .collect()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

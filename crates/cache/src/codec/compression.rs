@@ -130,7 +130,9 @@ mod tests {
 
     #[test]
     fn every_compression_round_trips_and_is_detected() {
-        let input: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let input: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let (compressed, output) = round_trip(compression, &input);
             assert_eq!(output, input, "{compression:?}");
@@ -144,14 +146,20 @@ mod tests {
     fn compression_is_deterministic() {
         let input = b"same bytes, same blob".repeat(1000);
         for compression in [Compression::Gzip, Compression::Zstd] {
-            assert_eq!(round_trip(compression, &input).0, round_trip(compression, &input).0);
+            assert_eq!(
+                round_trip(compression, &input).0,
+                round_trip(compression, &input).0
+            );
         }
     }
 
     #[test]
     fn media_types_map_both_ways() {
         for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
-            assert_eq!(Compression::from_media_type(compression.media_type()), Some(compression));
+            assert_eq!(
+                Compression::from_media_type(compression.media_type()),
+                Some(compression)
+            );
         }
         assert_eq!(
             Compression::from_media_type(media_types::DOCKER_LAYER_GZIP),

@@ -11,8 +11,8 @@ mod tar_read;
 mod tar_write;
 mod whiteout;
 
-pub use compression::Compression;
 pub(crate) use compression::decompressed;
+pub use compression::Compression;
 pub(crate) use tar_read::extract_layer_tar;
 pub(crate) use tar_write::write_snapshot_tar;
 

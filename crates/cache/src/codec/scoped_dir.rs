@@ -26,7 +26,10 @@ impl EntryPath {
     /// Validates a tar entry name; `Ok(None)` for the root itself (`./`).
     pub fn parse(raw: &[u8]) -> Result<Option<EntryPath>, StoreError> {
         if raw.starts_with(b"/") {
-            return Err(unsafe_entry(raw, "absolute paths are not allowed in a layer"));
+            return Err(unsafe_entry(
+                raw,
+                "absolute paths are not allowed in a layer",
+            ));
         }
         let mut components = Vec::new();
         for part in raw.split(|&b| b == b'/') {
@@ -139,7 +142,10 @@ impl ScopedRoot {
     }
 }
 
-fn open_dir<P: rustix::path::Arg>(at: impl std::os::fd::AsFd, path: P) -> rustix::io::Result<OwnedFd> {
+fn open_dir<P: rustix::path::Arg>(
+    at: impl std::os::fd::AsFd,
+    path: P,
+) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat(
         at,
         path,
@@ -169,7 +175,9 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
         let mut root = ScopedRoot::open(dir.path()).unwrap();
-        let err = root.dir(&[b"link".to_vec(), b"sub".to_vec()], true).unwrap_err();
+        let err = root
+            .dir(&[b"link".to_vec(), b"sub".to_vec()], true)
+            .unwrap_err();
         assert!(matches!(err, StoreError::UnsafeLayerEntry { .. }), "{err}");
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 

@@ -10,6 +10,8 @@ use std::io::{self, Write};
 
 use tar::{EntryType, Header};
 
+use super::whiteout::Xattrs;
+
 pub(crate) const BLOCK: usize = 512;
 const NAME_FIELD: usize = 100;
 /// Largest value of an 8-byte octal field (mode, uid, gid, devices).
@@ -32,7 +34,7 @@ pub(crate) struct EntryHeader {
     pub link: Vec<u8>,
     pub device: (u32, u32),
     /// Sorted by name.
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub xattrs: Xattrs,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,8 +112,16 @@ impl EntryHeader {
         header.set_mode(self.mode & 0o7777);
         header.set_uid(if self.uid > MAX_OCTAL_8 { 0 } else { self.uid });
         header.set_gid(if self.gid > MAX_OCTAL_8 { 0 } else { self.gid });
-        header.set_size(if self.size > MAX_OCTAL_12 { 0 } else { self.size });
-        header.set_mtime(if mtime_fits(self.mtime) { self.mtime as u64 } else { 0 });
+        header.set_size(if self.size > MAX_OCTAL_12 {
+            0
+        } else {
+            self.size
+        });
+        header.set_mtime(if mtime_fits(self.mtime) {
+            self.mtime as u64
+        } else {
+            0
+        });
         if let Some(ustar) = header.as_ustar_mut() {
             let (major, minor) = self.device;
             ustar.set_device_major(major.min(MAX_OCTAL_8 as u32));
@@ -212,9 +222,7 @@ mod tests {
         let mut bytes = Vec::new();
         let n = long.write_to(&mut bytes).unwrap();
         assert_eq!(n as usize, bytes.len());
-        let mut archive = tar::Archive::new(std::io::Cursor::new(
-            [bytes, vec![0; 1024]].concat(),
-        ));
+        let mut archive = tar::Archive::new(std::io::Cursor::new([bytes, vec![0; 1024]].concat()));
         let mut entries = archive.entries().unwrap();
         let mut entry = entries.next().unwrap().unwrap();
         assert_eq!(entry.path_bytes().len(), 150);

@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use tar::EntryType;
 
 use super::scoped_dir::{unsafe_entry, EntryPath, ScopedRoot};
-use super::whiteout::{self, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use super::whiteout::{self, Xattrs, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::error::{IoContext, StoreError};
 
 const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
@@ -50,7 +50,7 @@ struct EntryMeta {
     uid: Uid,
     gid: Gid,
     mtime: Timespec,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    xattrs: Xattrs,
 }
 
 struct Extractor {
@@ -102,7 +102,12 @@ impl Extractor {
         }
     }
 
-    fn whiteout(&mut self, path: &EntryPath, hidden: &[u8], meta: &EntryMeta) -> Result<(), StoreError> {
+    fn whiteout(
+        &mut self,
+        path: &EntryPath,
+        hidden: &[u8],
+        meta: &EntryMeta,
+    ) -> Result<(), StoreError> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(unsafe_entry(&path.joined(), "malformed whiteout name"));
         }
@@ -153,7 +158,12 @@ impl Extractor {
             .map_err(|e| entry_error(path, e))
     }
 
-    fn symlink(&mut self, path: &EntryPath, target: &[u8], meta: &EntryMeta) -> Result<(), StoreError> {
+    fn symlink(
+        &mut self,
+        path: &EntryPath,
+        target: &[u8],
+        meta: &EntryMeta,
+    ) -> Result<(), StoreError> {
         let parent = self.root.dir(path.parent(), true)?;
         self.clear_slot(&parent, path, path.name(), false)?;
         rustix::fs::symlinkat(target, &*parent, path.name())
@@ -171,17 +181,26 @@ impl Extractor {
             return Err(unsafe_entry(&path.joined(), "hardlink to itself"));
         }
         let target_parent = self.root.dir(target.parent(), false).map_err(|_| {
-            unsafe_entry(&path.joined(), "hardlink target is not earlier in the layer")
+            unsafe_entry(
+                &path.joined(),
+                "hardlink target is not earlier in the layer",
+            )
         })?;
         let parent = self.root.dir(path.parent(), true)?;
         self.clear_slot(&parent, path, path.name(), false)?;
-        rustix::fs::linkat(&*target_parent, target.name(), &*parent, path.name(), AtFlags::empty())
-            .map_err(|e| match e {
-                Errno::NOENT | Errno::PERM => {
-                    unsafe_entry(&path.joined(), "hardlink target is missing or a directory")
-                }
-                e => entry_error(path, e),
-            })
+        rustix::fs::linkat(
+            &*target_parent,
+            target.name(),
+            &*parent,
+            path.name(),
+            AtFlags::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::PERM => {
+                unsafe_entry(&path.joined(), "hardlink target is missing or a directory")
+            }
+            e => entry_error(path, e),
+        })
     }
 
     fn special(
@@ -232,12 +251,17 @@ impl Extractor {
             std::fs::remove_dir_all(&full).at("replacing directory", &full)?;
             self.root.forget_cached();
         } else {
-            rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(|e| entry_error(path, e))?;
+            rustix::fs::unlinkat(parent, name, AtFlags::empty())
+                .map_err(|e| entry_error(path, e))?;
         }
         Ok(false)
     }
 
-    fn set_xattrs_path(&self, path: &EntryPath, xattrs: &[(Vec<u8>, Vec<u8>)]) -> rustix::io::Result<()> {
+    fn set_xattrs_path(
+        &self,
+        path: &EntryPath,
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+    ) -> rustix::io::Result<()> {
         if xattrs.is_empty() {
             return Ok(());
         }
@@ -251,18 +275,20 @@ impl Extractor {
     /// Applies directory mtimes once nothing more is created inside them.
     fn finish(&mut self) -> Result<(), StoreError> {
         for implicit in std::mem::take(&mut self.root.implicit_dirs) {
-            let components: Vec<Vec<u8>> = implicit.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
-            self.dir_times.entry(components).or_insert(Timespec { tv_sec: 0, tv_nsec: 0 });
+            let components: Vec<Vec<u8>> =
+                implicit.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
+            self.dir_times.entry(components).or_insert(Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            });
         }
         for (components, mtime) in std::mem::take(&mut self.dir_times) {
             // A directory later replaced by another kind of entry has no time to restore.
             let Ok(dir) = self.root.dir(&components, false) else {
                 continue;
             };
-            rustix::fs::futimens(&*dir, &timestamps(mtime)).at(
-                "setting directory mtime",
-                &self.root.full_path(&components),
-            )?;
+            rustix::fs::futimens(&*dir, &timestamps(mtime))
+                .at("setting directory mtime", &self.root.full_path(&components))?;
         }
         Ok(())
     }
@@ -346,7 +372,13 @@ fn timestamps(mtime: Timespec) -> Timestamps {
 }
 
 fn set_owner_at(parent: &OwnedFd, name: &[u8], meta: &EntryMeta) -> rustix::io::Result<()> {
-    rustix::fs::chownat(parent, name, Some(meta.uid), Some(meta.gid), AtFlags::SYMLINK_NOFOLLOW)
+    rustix::fs::chownat(
+        parent,
+        name,
+        Some(meta.uid),
+        Some(meta.gid),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
 }
 
 fn set_time_at(parent: &OwnedFd, name: &[u8], mtime: Timespec) -> rustix::io::Result<()> {

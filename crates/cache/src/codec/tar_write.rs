@@ -137,8 +137,14 @@ impl SnapshotTarWriter<'_> {
     }
 
     fn emit_whiteout(&mut self, mut header: EntryHeader) -> Result<(), StoreError> {
-        let split = header.path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-        header.path.splice(split..split, WHITEOUT_PREFIX.iter().copied());
+        let split = header
+            .path
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
+        header
+            .path
+            .splice(split..split, WHITEOUT_PREFIX.iter().copied());
         header.kind = Kind::Regular;
         header.mode = 0o600;
         self.emit_header(&header)
@@ -222,7 +228,9 @@ impl SnapshotTarWriter<'_> {
     }
 
     fn emit_bytes(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.out.write_all(bytes).map_err(|e| self.output_error(e))?;
+        self.out
+            .write_all(bytes)
+            .map_err(|e| self.output_error(e))?;
         self.summary.tar_size += bytes.len() as u64;
         Ok(())
     }

@@ -16,6 +16,9 @@ use rustix::fs::{FileType, Mode, XattrFlags};
 
 use crate::error::{IoContext, StoreError};
 
+/// Extended attributes as (name, value) pairs.
+pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub(crate) const WHITEOUT_PREFIX: &[u8] = b".wh.";
 pub(crate) const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
@@ -44,7 +47,7 @@ pub(crate) fn is_portable_xattr(name: &[u8]) -> bool {
 }
 
 /// The portable xattrs of `path` (not following a symlink), sorted by name.
-pub(crate) fn portable_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub(crate) fn portable_xattrs(path: &Path) -> Result<Xattrs, StoreError> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if unsupported(&e) => return Ok(Vec::new()),

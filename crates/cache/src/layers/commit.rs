@@ -64,12 +64,13 @@ impl LayerStore {
         let target = layout.snapshot(&row.chain_id);
         let trash = self.shared.staging.unique_path("crashed-snapshot");
         let displaced = self.shared.db.write("recording a snapshot", |tx| {
-            let recorded = records::snapshot_present(tx, layout, &row.chain_id)
-                .db("looking up a snapshot")?;
+            let recorded =
+                records::snapshot_present(tx, layout, &row.chain_id).db("looking up a snapshot")?;
             let mut displaced = false;
             if !recorded {
                 if std::fs::symlink_metadata(&target).is_ok() {
-                    std::fs::rename(&target, &trash).at("moving aside a crashed snapshot", &target)?;
+                    std::fs::rename(&target, &trash)
+                        .at("moving aside a crashed snapshot", &target)?;
                     displaced = true;
                 }
                 std::fs::rename(staged, &target).at("moving snapshot into place", &target)?;

@@ -19,7 +19,10 @@ use crate::error::{DbContext, StoreError};
 /// Where the bytes of a layer tar come from.
 enum TarSource {
     /// A snapshot built here, regenerated with the epoch it was committed with.
-    Snapshot { chain_id: Digest, epoch: Option<i64> },
+    Snapshot {
+        chain_id: Digest,
+        epoch: Option<i64>,
+    },
     /// A stored blob, decompressed.
     Blob(Digest),
 }
@@ -41,6 +44,38 @@ impl LayerStore {
             size,
         };
         self.remember_blob(&row)
+    }
+
+    /// `add_blob_layer` for a blob from a source not trusted to be consistent (an imported
+    /// cache): the stored blob is decompressed and checked against `diff_id` first, so a
+    /// wrong pairing is rejected instead of recorded.
+    pub fn add_verified_blob_layer(
+        &self,
+        diff_id: &Digest,
+        blob: &Descriptor,
+    ) -> Result<(), StoreError> {
+        let digest = descriptor_digest(blob)?;
+        let stream = DigestingReader::new(
+            decompressed(self.blobs.open(&digest)?).map_err(StoreError::LayerStream)?,
+        );
+        let (actual, size) = stream.finish().map_err(StoreError::LayerStream)?;
+        if actual != *diff_id {
+            return Err(StoreError::DigestMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        self.add_blob_layer(diff_id, blob)?;
+        self.record_size(diff_id, size)
+    }
+
+    /// Whether a blob of layer `diff_id` is stored, so that chains holding it are available
+    /// without unpacking anything else.
+    pub fn has_layer_blob(&self, diff_id: &Digest) -> Result<bool, StoreError> {
+        let layout = &self.shared.layout;
+        self.shared.db.read("looking up layer blobs", |c| {
+            Ok(records::present_layer_blob(c, layout, diff_id)?.is_some())
+        })
     }
 
     /// A blob for layer `index` of `chain` in `compression`: one already stored, or one made
@@ -109,16 +144,18 @@ impl LayerStore {
 
     /// The size of the uncompressed tar of layer `diff_id`.
     pub fn layer_size(&self, diff_id: &Digest) -> Result<u64, StoreError> {
-        let known = self
-            .shared
-            .db
-            .read("looking up a layer size", |c| records::layer_size(c, diff_id))?;
+        let known = self.shared.db.read("looking up a layer size", |c| {
+            records::layer_size(c, diff_id)
+        })?;
         if let Some(size) = known {
             return Ok(size);
         }
         let TarSource::Blob(digest) = self.tar_source(diff_id, None)? else {
             // Snapshots always have their size recorded when they are made.
-            return Err(StoreError::corrupt(format!("layer {diff_id}"), "snapshot without a recorded tar size"));
+            return Err(StoreError::corrupt(
+                format!("layer {diff_id}"),
+                "snapshot without a recorded tar size",
+            ));
         };
         let blob = self.blobs.open(&digest)?;
         let stream = DigestingReader::new(decompressed(blob).map_err(StoreError::LayerStream)?);
@@ -135,34 +172,45 @@ impl LayerStore {
 
     /// Prefers the chain's own snapshot, then any snapshot built here with the same top
     /// layer, then a stored blob.
-    fn tar_source(&self, diff_id: &Digest, chain_id: Option<&Digest>) -> Result<TarSource, StoreError> {
+    fn tar_source(
+        &self,
+        diff_id: &Digest,
+        chain_id: Option<&Digest>,
+    ) -> Result<TarSource, StoreError> {
         let layout = &self.shared.layout;
-        self.shared.db.read("finding a layer's source", |c| {
-            let mut candidates = records::regenerable_snapshots(c, diff_id)?;
-            candidates.sort_by_key(|row| Some(&row.chain_id) != chain_id);
-            if let Some(row) = candidates
-                .into_iter()
-                .find(|row| layout.snapshot(&row.chain_id).is_dir())
-            {
-                return Ok(Some(TarSource::Snapshot {
-                    chain_id: row.chain_id,
-                    epoch: row.epoch,
-                }));
-            }
-            Ok(records::present_layer_blob(c, layout, diff_id)?.map(|row| TarSource::Blob(row.digest)))
-        })?
-        .ok_or_else(|| StoreError::LayerUnavailable {
-            diff_id: diff_id.clone(),
-            chain_id: chain_id.cloned().unwrap_or_else(|| diff_id.clone()),
-        })
+        self.shared
+            .db
+            .read("finding a layer's source", |c| {
+                let mut candidates = records::regenerable_snapshots(c, diff_id)?;
+                candidates.sort_by_key(|row| Some(&row.chain_id) != chain_id);
+                if let Some(row) = candidates
+                    .into_iter()
+                    .find(|row| layout.snapshot(&row.chain_id).is_dir())
+                {
+                    return Ok(Some(TarSource::Snapshot {
+                        chain_id: row.chain_id,
+                        epoch: row.epoch,
+                    }));
+                }
+                Ok(records::present_layer_blob(c, layout, diff_id)?
+                    .map(|row| TarSource::Blob(row.digest)))
+            })?
+            .ok_or_else(|| StoreError::LayerUnavailable {
+                diff_id: diff_id.clone(),
+                chain_id: chain_id.cloned().unwrap_or_else(|| diff_id.clone()),
+            })
     }
 
-    fn stored_blob(&self, diff_id: &Digest, compression: Compression) -> Result<Option<LayerBlobRow>, StoreError> {
+    fn stored_blob(
+        &self,
+        diff_id: &Digest,
+        compression: Compression,
+    ) -> Result<Option<LayerBlobRow>, StoreError> {
         let layout = &self.shared.layout;
         self.shared.db.read("looking up layer blobs", |c| {
-            Ok(records::layer_blobs(c, diff_id)?
-                .into_iter()
-                .find(|row| row.compression == compression.name() && layout.blob(&row.digest).is_file()))
+            Ok(records::layer_blobs(c, diff_id)?.into_iter().find(|row| {
+                row.compression == compression.name() && layout.blob(&row.digest).is_file()
+            }))
         })
     }
 

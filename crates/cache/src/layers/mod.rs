@@ -80,7 +80,7 @@ impl LayerStore {
     }
 
     /// The diff id of layer `index` of `chain`, or an error naming the bad index.
-    fn layer_at<'c>(chain: &'c crate::SnapshotChain, index: usize) -> Result<&'c Digest, StoreError> {
+    fn layer_at(chain: &crate::SnapshotChain, index: usize) -> Result<&Digest, StoreError> {
         chain
             .layers
             .get(index)

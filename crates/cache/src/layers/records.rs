@@ -65,14 +65,22 @@ fn snapshot_from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
     })
 }
 
-pub(crate) fn snapshot(conn: &Connection, chain_id: &Digest) -> rusqlite::Result<Option<SnapshotRow>> {
-    conn.prepare_cached(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE chain_id = ?1"))?
-        .query_row([chain_id.to_string()], snapshot_from_row)
-        .optional()
+pub(crate) fn snapshot(
+    conn: &Connection,
+    chain_id: &Digest,
+) -> rusqlite::Result<Option<SnapshotRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE chain_id = ?1"
+    ))?
+    .query_row([chain_id.to_string()], snapshot_from_row)
+    .optional()
 }
 
 /// Snapshots built here whose top layer is `diff_id` (any of them regenerates its tar).
-pub(crate) fn regenerable_snapshots(conn: &Connection, diff_id: &Digest) -> rusqlite::Result<Vec<SnapshotRow>> {
+pub(crate) fn regenerable_snapshots(
+    conn: &Connection,
+    diff_id: &Digest,
+) -> rusqlite::Result<Vec<SnapshotRow>> {
     conn.prepare_cached(&format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE diff_id = ?1 AND regenerable = 1"
     ))?
@@ -105,7 +113,10 @@ pub(crate) fn insert_snapshot(conn: &Connection, row: &SnapshotRow) -> rusqlite:
 }
 
 pub(crate) fn delete_snapshot(conn: &Connection, chain_id: &Digest) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM snapshots WHERE chain_id = ?1", [chain_id.to_string()])?;
+    conn.execute(
+        "DELETE FROM snapshots WHERE chain_id = ?1",
+        [chain_id.to_string()],
+    )?;
     Ok(())
 }
 
@@ -116,7 +127,11 @@ pub(crate) fn layer_size(conn: &Connection, diff_id: &Digest) -> rusqlite::Resul
         .map(|size| size.map(from_sql_int))
 }
 
-pub(crate) fn record_layer_size(conn: &Connection, diff_id: &Digest, tar_size: u64) -> rusqlite::Result<()> {
+pub(crate) fn record_layer_size(
+    conn: &Connection,
+    diff_id: &Digest,
+    tar_size: u64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO layers (diff_id, tar_size) VALUES (?1, ?2)")?
         .execute(params![diff_id.to_string(), to_sql_int(tar_size)])?;
     Ok(())
@@ -135,7 +150,10 @@ fn layer_blob_from_row(row: &Row<'_>) -> rusqlite::Result<LayerBlobRow> {
 }
 
 /// The blobs recorded for `diff_id`, plain ones first (cheapest to read back).
-pub(crate) fn layer_blobs(conn: &Connection, diff_id: &Digest) -> rusqlite::Result<Vec<LayerBlobRow>> {
+pub(crate) fn layer_blobs(
+    conn: &Connection,
+    diff_id: &Digest,
+) -> rusqlite::Result<Vec<LayerBlobRow>> {
     conn.prepare_cached(&format!(
         "SELECT {LAYER_BLOB_COLUMNS} FROM layer_blobs WHERE diff_id = ?1
          ORDER BY compression = 'none' DESC, compression"
@@ -166,7 +184,10 @@ pub(crate) fn insert_layer_blob(conn: &Connection, row: &LayerBlobRow) -> rusqli
 }
 
 pub(crate) fn delete_layer_blobs_of(conn: &Connection, digest: &Digest) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM layer_blobs WHERE digest = ?1", [digest.to_string()])?;
+    conn.execute(
+        "DELETE FROM layer_blobs WHERE digest = ?1",
+        [digest.to_string()],
+    )?;
     Ok(())
 }
 
@@ -182,14 +203,24 @@ pub(crate) fn present_layer_blob(
 }
 
 /// Whether a snapshot row and its directory both exist.
-pub(crate) fn snapshot_present(conn: &Connection, layout: &Layout, chain_id: &Digest) -> rusqlite::Result<bool> {
+pub(crate) fn snapshot_present(
+    conn: &Connection,
+    layout: &Layout,
+    chain_id: &Digest,
+) -> rusqlite::Result<bool> {
     Ok(snapshot(conn, chain_id)?.is_some() && is_dir(&layout.snapshot(chain_id)))
 }
 
 /// Whether every layer of `chain` can be had: unpacked, or as a blob to unpack.
-pub(crate) fn chain_available(conn: &Connection, layout: &Layout, chain: &SnapshotChain) -> rusqlite::Result<bool> {
+pub(crate) fn chain_available(
+    conn: &Connection,
+    layout: &Layout,
+    chain: &SnapshotChain,
+) -> rusqlite::Result<bool> {
     for (chain_id, diff_id) in chain.chain_ids().zip(&chain.layers) {
-        if !snapshot_present(conn, layout, &chain_id)? && present_layer_blob(conn, layout, diff_id)?.is_none() {
+        if !snapshot_present(conn, layout, &chain_id)?
+            && present_layer_blob(conn, layout, diff_id)?.is_none()
+        {
             return Ok(false);
         }
     }

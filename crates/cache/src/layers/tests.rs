@@ -11,8 +11,10 @@ use rbuild_oci::Digest;
 use crate::{Compression, SnapshotChain, Store, StoreError, UpperDir};
 
 const BUSYBOX: &str = "/work/shared/images/busybox";
-const BUSYBOX_AMD64_LAYER: &str = "b05093807bb0294152bb9cf86d64da722732dddaf7f8882fa1f120477dbc4db3";
-const BUSYBOX_AMD64_DIFF: &str = "sha256:0958e0fef2d6a31e1325b8bfecd99dead933363682d69850a7606599023751bc";
+const BUSYBOX_AMD64_LAYER: &str =
+    "b05093807bb0294152bb9cf86d64da722732dddaf7f8882fa1f120477dbc4db3";
+const BUSYBOX_AMD64_DIFF: &str =
+    "sha256:0958e0fef2d6a31e1325b8bfecd99dead933363682d69850a7606599023751bc";
 
 fn upper_with(store: &Store, files: &[(&str, &[u8])]) -> UpperDir {
     let upper = store.layers().new_upper().unwrap();
@@ -28,12 +30,27 @@ fn upper_with(store: &Store, files: &[(&str, &[u8])]) -> UpperDir {
     upper
 }
 
+/// Commits a layer holding `files` on top of `parent`.
+fn commit_files(
+    store: &Store,
+    parent: &SnapshotChain,
+    files: &[(&str, &[u8])],
+    epoch: Option<i64>,
+) -> SnapshotChain {
+    store
+        .layers()
+        .commit(parent, upper_with(store, files), epoch)
+        .unwrap()
+}
+
 fn staging_entries(store: &Store) -> usize {
     fs::read_dir(store.root().join("tmp")).unwrap().count()
 }
 
 fn snapshot_count(store: &Store) -> usize {
-    fs::read_dir(store.root().join("snapshots")).unwrap().count()
+    fs::read_dir(store.root().join("snapshots"))
+        .unwrap()
+        .count()
 }
 
 #[test]
@@ -52,28 +69,46 @@ fn an_empty_diff_returns_the_parent_and_stores_nothing() {
 fn commits_stack_and_lower_dirs_list_the_top_first() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
-    let base = store
-        .layers()
-        .commit(&SnapshotChain::default(), upper_with(&store, &[("etc/os", b"test\n")]), None)
-        .unwrap();
-    let app = store
-        .layers()
-        .commit(&base, upper_with(&store, &[("app/main", b"bin")]), None)
-        .unwrap();
+    let base = commit_files(
+        &store,
+        &SnapshotChain::default(),
+        &[("etc/os", b"test\n")],
+        None,
+    );
+    let app = commit_files(&store, &base, &[("app/main", b"bin")], None);
     assert_eq!(app.layers.len(), 2);
     assert_eq!(app.layers[0], base.layers[0]);
     let lowers = store.layers().lower_dirs(&app).unwrap();
     assert_eq!(lowers.len(), 2);
-    assert_eq!(lowers[0], root.path().join("snapshots").join(app.chain_id().unwrap().hex()));
+    assert_eq!(
+        lowers[0],
+        root.path()
+            .join("snapshots")
+            .join(app.chain_id().unwrap().hex())
+    );
     assert_eq!(fs::read(lowers[0].join("app/main")).unwrap(), b"bin");
     assert_eq!(fs::read(lowers[1].join("etc/os")).unwrap(), b"test\n");
-    assert!(store.layers().lower_dirs(&SnapshotChain::default()).unwrap().is_empty());
-    assert_eq!(staging_entries(&store), 0, "staging must be empty after commits");
+    assert!(store
+        .layers()
+        .lower_dirs(&SnapshotChain::default())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        staging_entries(&store),
+        0,
+        "staging must be empty after commits"
+    );
 
     // The recorded size is the size of the regenerated tar, whose digest is the diff id.
     let mut tar = Vec::new();
-    assert_eq!(store.layers().write_layer_tar(&app, 1, &mut tar).unwrap(), app.layers[1]);
-    assert_eq!(store.layers().layer_size(&app.layers[1]).unwrap(), tar.len() as u64);
+    assert_eq!(
+        store.layers().write_layer_tar(&app, 1, &mut tar).unwrap(),
+        app.layers[1]
+    );
+    assert_eq!(
+        store.layers().layer_size(&app.layers[1]).unwrap(),
+        tar.len() as u64
+    );
     assert!(matches!(
         store.layers().write_layer_tar(&app, 2, &mut Vec::new()),
         Err(StoreError::LayerIndexOutOfRange { index: 2, len: 2 })
@@ -85,8 +120,8 @@ fn committing_the_same_layer_twice_keeps_one_snapshot() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let parent = SnapshotChain::default();
-    let first = store.layers().commit(&parent, upper_with(&store, &[("f", b"same")]), Some(1_700_000_000)).unwrap();
-    let second = store.layers().commit(&parent, upper_with(&store, &[("f", b"same")]), Some(1_700_000_000)).unwrap();
+    let first = commit_files(&store, &parent, &[("f", b"same")], Some(1_700_000_000));
+    let second = commit_files(&store, &parent, &[("f", b"same")], Some(1_700_000_000));
     assert_eq!(first, second);
     assert_eq!(snapshot_count(&store), 1);
     assert_eq!(staging_entries(&store), 0);
@@ -101,12 +136,18 @@ fn concurrent_commits_from_separate_handles_agree_on_one_snapshot() {
                 let root = root.path();
                 scope.spawn(move || {
                     let store = Store::open(root).unwrap();
-                    let files: Vec<(String, Vec<u8>)> =
-                        (0..50).map(|i| (format!("d{}/f{i}", i % 5), vec![i as u8; 100 * i])).collect();
-                    let refs: Vec<(&str, &[u8])> =
-                        files.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+                    let files: Vec<(String, Vec<u8>)> = (0..50)
+                        .map(|i| (format!("d{}/f{i}", i % 5), vec![i as u8; 100 * i]))
+                        .collect();
+                    let refs: Vec<(&str, &[u8])> = files
+                        .iter()
+                        .map(|(n, c)| (n.as_str(), c.as_slice()))
+                        .collect();
                     let upper = upper_with(&store, &refs);
-                    store.layers().commit(&SnapshotChain::default(), upper, Some(1_600_000_000)).unwrap()
+                    store
+                        .layers()
+                        .commit(&SnapshotChain::default(), upper, Some(1_600_000_000))
+                        .unwrap()
                 })
             })
             .collect();
@@ -123,16 +164,26 @@ fn concurrent_commits_from_separate_handles_agree_on_one_snapshot() {
 fn a_snapshot_dir_left_by_a_crash_is_replaced_by_the_next_commit() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
-    let chain = store.layers().commit(&SnapshotChain::default(), upper_with(&store, &[("f", b"x")]), None).unwrap();
-    let dir = root.path().join("snapshots").join(chain.chain_id().unwrap().hex());
+    let chain = commit_files(&store, &SnapshotChain::default(), &[("f", b"x")], None);
+    let dir = root
+        .path()
+        .join("snapshots")
+        .join(chain.chain_id().unwrap().hex());
     // Simulate a crash after the rename but before the row: drop the row, damage the dir.
     store
         .shared()
         .db
-        .write("t", |tx| super::records::delete_snapshot(tx, &chain.layers[0]).map_err(|e| StoreError::Database { context: "t", source: e }))
+        .write("t", |tx| {
+            super::records::delete_snapshot(tx, &chain.layers[0]).map_err(|e| {
+                StoreError::Database {
+                    context: "t",
+                    source: e,
+                }
+            })
+        })
         .unwrap();
     fs::write(dir.join("f"), b"half-written").unwrap();
-    let again = store.layers().commit(&SnapshotChain::default(), upper_with(&store, &[("f", b"x")]), None).unwrap();
+    let again = commit_files(&store, &SnapshotChain::default(), &[("f", b"x")], None);
     assert_eq!(again, chain);
     assert_eq!(fs::read(dir.join("f")).unwrap(), b"x");
     assert_eq!(staging_entries(&store), 0);
@@ -143,18 +194,33 @@ fn layer_blobs_are_deterministic_made_once_and_decompress_to_the_layer_tar() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let content = vec![b'z'; 200_000];
-    let chain = store
-        .layers()
-        .commit(&SnapshotChain::default(), upper_with(&store, &[("big", &content), ("small", b"s")]), Some(1_600_000_000))
-        .unwrap();
+    let chain = commit_files(
+        &store,
+        &SnapshotChain::default(),
+        &[("big", &content), ("small", b"s")],
+        Some(1_600_000_000),
+    );
     let mut tar = Vec::new();
     store.layers().write_layer_tar(&chain, 0, &mut tar).unwrap();
     for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
         let descriptor = store.layers().layer_blob(&chain, 0, compression).unwrap();
-        assert_eq!(descriptor.media_type().to_string(), compression.media_type());
-        let blobs_before = fs::read_dir(root.path().join("blobs/sha256")).unwrap().count();
-        assert_eq!(store.layers().layer_blob(&chain, 0, compression).unwrap(), descriptor);
-        assert_eq!(fs::read_dir(root.path().join("blobs/sha256")).unwrap().count(), blobs_before);
+        assert_eq!(
+            descriptor.media_type().to_string(),
+            compression.media_type()
+        );
+        let blobs_before = fs::read_dir(root.path().join("blobs/sha256"))
+            .unwrap()
+            .count();
+        assert_eq!(
+            store.layers().layer_blob(&chain, 0, compression).unwrap(),
+            descriptor
+        );
+        assert_eq!(
+            fs::read_dir(root.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            blobs_before
+        );
         let digest: Digest = descriptor.digest().to_string().parse().unwrap();
         let mut plain = Vec::new();
         crate::codec::decompressed(store.blobs().open(&digest).unwrap())
@@ -164,15 +230,27 @@ fn layer_blobs_are_deterministic_made_once_and_decompress_to_the_layer_tar() {
         assert_eq!(plain, tar, "{compression:?}");
         assert_eq!(descriptor.size(), store.blobs().size(&digest).unwrap());
     }
-    let gzip = store.layers().layer_blob(&chain, 0, Compression::Gzip).unwrap();
+    let gzip = store
+        .layers()
+        .layer_blob(&chain, 0, Compression::Gzip)
+        .unwrap();
     let other_root = tempfile::tempdir().unwrap();
     let other = Store::open(other_root.path()).unwrap();
-    let rebuilt = other
-        .layers()
-        .commit(&SnapshotChain::default(), upper_with(&other, &[("big", &content), ("small", b"s")]), Some(1_600_000_000))
-        .unwrap();
+    let rebuilt = commit_files(
+        &other,
+        &SnapshotChain::default(),
+        &[("big", &content), ("small", b"s")],
+        Some(1_600_000_000),
+    );
     assert_eq!(rebuilt, chain);
-    assert_eq!(other.layers().layer_blob(&rebuilt, 0, Compression::Gzip).unwrap().digest(), gzip.digest());
+    assert_eq!(
+        other
+            .layers()
+            .layer_blob(&rebuilt, 0, Compression::Gzip)
+            .unwrap()
+            .digest(),
+        gzip.digest()
+    );
 }
 
 #[test]
@@ -180,13 +258,21 @@ fn a_chain_with_an_unknown_layer_has_no_lower_dirs() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
     let chain = SnapshotChain::default().push(Digest::of(b"never stored"));
-    assert!(matches!(store.layers().lower_dirs(&chain), Err(StoreError::LayerUnavailable { .. })));
-    assert!(matches!(store.layers().layer_blob(&chain, 0, Compression::Gzip), Err(StoreError::LayerUnavailable { .. })));
+    assert!(matches!(
+        store.layers().lower_dirs(&chain),
+        Err(StoreError::LayerUnavailable { .. })
+    ));
+    assert!(matches!(
+        store.layers().layer_blob(&chain, 0, Compression::Gzip),
+        Err(StoreError::LayerUnavailable { .. })
+    ));
 }
 
 /// Loads the amd64 busybox layer blob and registers it, as loading an image does.
 fn load_busybox_layer(store: &Store) -> Option<SnapshotChain> {
-    let blob_path = Path::new(BUSYBOX).join("blobs/sha256").join(BUSYBOX_AMD64_LAYER);
+    let blob_path = Path::new(BUSYBOX)
+        .join("blobs/sha256")
+        .join(BUSYBOX_AMD64_LAYER);
     let Ok(mut file) = fs::File::open(&blob_path) else {
         eprintln!("skipping: busybox image not found at {BUSYBOX}");
         return None;
@@ -194,17 +280,25 @@ fn load_busybox_layer(store: &Store) -> Option<SnapshotChain> {
     let expected = Digest::from_hex(BUSYBOX_AMD64_LAYER).unwrap();
     let (digest, size) = store.blobs().ingest(&mut file, Some(&expected)).unwrap();
     let descriptor =
-        crate::descriptor::descriptor(rbuild_oci::media_types::OCI_LAYER_GZIP, size, &digest).unwrap();
+        crate::descriptor::descriptor(rbuild_oci::media_types::OCI_LAYER_GZIP, size, &digest)
+            .unwrap();
     let diff_id: Digest = BUSYBOX_AMD64_DIFF.parse().unwrap();
-    store.layers().add_blob_layer(&diff_id, &descriptor).unwrap();
-    Some(SnapshotChain { layers: vec![diff_id] })
+    store
+        .layers()
+        .add_blob_layer(&diff_id, &descriptor)
+        .unwrap();
+    Some(SnapshotChain {
+        layers: vec![diff_id],
+    })
 }
 
 #[test]
 fn loaded_image_layers_unpack_on_first_use_and_export_their_original_blob() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
-    let Some(chain) = load_busybox_layer(&store) else { return };
+    let Some(chain) = load_busybox_layer(&store) else {
+        return;
+    };
     assert_eq!(snapshot_count(&store), 0);
     let lowers = store.layers().lower_dirs(&chain).unwrap();
     assert_eq!(snapshot_count(&store), 1);
@@ -212,13 +306,25 @@ fn loaded_image_layers_unpack_on_first_use_and_export_their_original_blob() {
     assert!(fs::symlink_metadata(lowers[0].join("bin/sh")).is_ok());
 
     let mut tar = Vec::new();
-    assert_eq!(store.layers().write_layer_tar(&chain, 0, &mut tar).unwrap(), chain.layers[0]);
-    assert_eq!(store.layers().layer_size(&chain.layers[0]).unwrap(), tar.len() as u64);
-    let gzip = store.layers().layer_blob(&chain, 0, Compression::Gzip).unwrap();
-    assert_eq!(gzip.digest().to_string(), format!("sha256:{BUSYBOX_AMD64_LAYER}"));
+    assert_eq!(
+        store.layers().write_layer_tar(&chain, 0, &mut tar).unwrap(),
+        chain.layers[0]
+    );
+    assert_eq!(
+        store.layers().layer_size(&chain.layers[0]).unwrap(),
+        tar.len() as u64
+    );
+    let gzip = store
+        .layers()
+        .layer_blob(&chain, 0, Compression::Gzip)
+        .unwrap();
+    assert_eq!(
+        gzip.digest().to_string(),
+        format!("sha256:{BUSYBOX_AMD64_LAYER}")
+    );
 
     // A layer built on top of it.
-    let top = store.layers().commit(&chain, upper_with(&store, &[("etc/motd", b"hi")]), None).unwrap();
+    let top = commit_files(&store, &chain, &[("etc/motd", b"hi")], None);
     assert_eq!(store.layers().lower_dirs(&top).unwrap().len(), 2);
 }
 
@@ -226,13 +332,57 @@ fn loaded_image_layers_unpack_on_first_use_and_export_their_original_blob() {
 fn a_blob_whose_content_is_not_its_diff_id_is_never_unpacked() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();
-    let Some(chain) = load_busybox_layer(&store) else { return };
+    let Some(chain) = load_busybox_layer(&store) else {
+        return;
+    };
     let lying = SnapshotChain {
         layers: vec![Digest::of(b"a different layer")],
     };
-    let blob = store.layers().layer_blob(&chain, 0, Compression::Gzip).unwrap();
-    store.layers().add_blob_layer(&lying.layers[0], &blob).unwrap();
-    assert!(matches!(store.layers().lower_dirs(&lying), Err(StoreError::DigestMismatch { .. })));
+    let blob = store
+        .layers()
+        .layer_blob(&chain, 0, Compression::Gzip)
+        .unwrap();
+    store
+        .layers()
+        .add_blob_layer(&lying.layers[0], &blob)
+        .unwrap();
+    assert!(matches!(
+        store.layers().lower_dirs(&lying),
+        Err(StoreError::DigestMismatch { .. })
+    ));
     assert_eq!(snapshot_count(&store), 0);
     assert_eq!(staging_entries(&store), 0);
+}
+
+#[test]
+fn verified_blob_layers_reject_a_wrong_diff_id_and_record_a_right_one() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let chain = commit_files(
+        &store,
+        &SnapshotChain::default(),
+        &[("file", b"content")],
+        Some(1_600_000_000),
+    );
+    let blob = store
+        .layers()
+        .layer_blob(&chain, 0, Compression::Gzip)
+        .unwrap();
+    let other_root = tempfile::tempdir().unwrap();
+    let other = Store::open(other_root.path()).unwrap();
+    let digest: Digest = blob.digest().to_string().parse().unwrap();
+    let bytes = store.blobs().read(&digest).unwrap();
+    other.blobs().ingest(&mut &bytes[..], Some(&digest)).unwrap();
+    let wrong = Digest::of(b"another layer");
+    assert!(matches!(
+        other.layers().add_verified_blob_layer(&wrong, &blob),
+        Err(StoreError::DigestMismatch { .. })
+    ));
+    assert!(!other.layers().has_layer_blob(&wrong).unwrap());
+    other
+        .layers()
+        .add_verified_blob_layer(&chain.layers[0], &blob)
+        .unwrap();
+    assert!(other.layers().has_layer_blob(&chain.layers[0]).unwrap());
+    assert_eq!(other.layers().lower_dirs(&chain).unwrap().len(), 1);
 }

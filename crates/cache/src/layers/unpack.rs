@@ -27,19 +27,20 @@ impl LayerStore {
         let chain_ids: Vec<Digest> = chain.chain_ids().collect();
         for _ in 0..ATTEMPTS {
             for (index, chain_id) in chain_ids.iter().enumerate() {
-                let present = self
-                    .shared
-                    .db
-                    .read("looking up a snapshot", |c| {
-                        records::snapshot_present(c, &self.shared.layout, chain_id)
-                    })?;
+                let present = self.shared.db.read("looking up a snapshot", |c| {
+                    records::snapshot_present(c, &self.shared.layout, chain_id)
+                })?;
                 if !present {
                     self.unpack(chain, index, chain_id)?;
                 }
             }
             if self.lease_if_present(chain, &chain_ids)? {
                 let layout = &self.shared.layout;
-                return Ok(chain_ids.iter().rev().map(|id| layout.snapshot(id)).collect());
+                return Ok(chain_ids
+                    .iter()
+                    .rev()
+                    .map(|id| layout.snapshot(id))
+                    .collect());
             }
         }
         let missing = chain_ids.len() - 1;
@@ -50,7 +51,11 @@ impl LayerStore {
     }
 
     /// Atomically checks that every snapshot of the chain is still there and leases them.
-    fn lease_if_present(&self, chain: &SnapshotChain, chain_ids: &[Digest]) -> Result<bool, StoreError> {
+    fn lease_if_present(
+        &self,
+        chain: &SnapshotChain,
+        chain_ids: &[Digest],
+    ) -> Result<bool, StoreError> {
         self.shared.db.write("leasing snapshots", |tx| {
             for chain_id in chain_ids {
                 if !records::snapshot_present(tx, &self.shared.layout, chain_id)
@@ -68,7 +73,12 @@ impl LayerStore {
     }
 
     /// Unpacks layer `index` of `chain` from one of its blobs into `snapshots/<chain_id>`.
-    fn unpack(&self, chain: &SnapshotChain, index: usize, chain_id: &Digest) -> Result<(), StoreError> {
+    fn unpack(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        chain_id: &Digest,
+    ) -> Result<(), StoreError> {
         let diff_id = &chain.layers[index];
         let layout = &self.shared.layout;
         let blob = self
@@ -83,7 +93,8 @@ impl LayerStore {
             })?;
         let staged = self.shared.staging.dir("unpack")?;
         let blob_file = self.blobs.open(&blob.digest)?;
-        let mut stream = DigestingReader::new(decompressed(blob_file).map_err(StoreError::LayerStream)?);
+        let mut stream =
+            DigestingReader::new(decompressed(blob_file).map_err(StoreError::LayerStream)?);
         extract_layer_tar(&mut stream, staged.path())?;
         let (actual, tar_size) = stream.finish().map_err(StoreError::LayerStream)?;
         if actual != *diff_id {

@@ -158,3 +158,33 @@ fn recently_modified_files_are_not_remembered() {
         "the file written just now must not be remembered"
     );
 }
+
+#[test]
+fn file_digests_name_each_file_in_selection_order() {
+    let root = tempfile::tempdir().unwrap();
+    build_context(root.path());
+    let none = PathPatterns::default();
+    let opts = SelectOptions {
+        excludes: &none,
+        follow_top_symlinks: true,
+        allow_empty_wildcard: false,
+    };
+    let matches = select_sources(root.path(), &["src".to_string()], &opts).unwrap();
+    let memo = InMemoryMemo::new();
+    let detailed = digest_selection_with_files(&matches, &memo).unwrap();
+    assert_eq!(detailed.digest, digest_selection(&matches, &NoMemo).unwrap());
+    let files: Vec<&SelectedEntry> = matches
+        .iter()
+        .flat_map(|m| &m.entries)
+        .filter(|e| e.kind == EntryKind::File)
+        .collect();
+    assert_eq!(files.len(), 2);
+    assert_eq!(detailed.file_digests.len(), files.len());
+    for (entry, digest) in files.iter().zip(&detailed.file_digests) {
+        let bytes = std::fs::read(&entry.host_path).unwrap();
+        assert_eq!(*digest, Digest::of(&bytes), "{}", entry.rel_path);
+    }
+    // Memo hits report the same digests.
+    let again = digest_selection_with_files(&matches, &memo).unwrap();
+    assert_eq!(again, detailed);
+}

@@ -3,7 +3,7 @@
 //! Remote sources and `--from` are only recorded here; whether they can be served is
 //! decided when the instruction is lowered.
 
-use crate::ast::Node;
+use crate::ast::{Heredoc, Node};
 use crate::error::Fault;
 use crate::parser::heredoc_marker;
 
@@ -69,7 +69,7 @@ const ADD_FLAGS: FlagSpec = &[
     ("unpack", FlagKind::Bool),
 ];
 
-pub(super) fn parse(node: &Node, kind: CopyKind) -> Result<CopyInstruction, Fault> {
+pub(super) fn parse(node: Node, kind: CopyKind) -> Result<CopyInstruction, Fault> {
     let name = kind.keyword();
     if node.args.len() < 2 {
         return Err(Fault::instruction(format!(
@@ -81,28 +81,28 @@ pub(super) fn parse(node: &Node, kind: CopyKind) -> Result<CopyInstruction, Faul
         CopyKind::Add => ADD_FLAGS,
     };
     let flags = Flags::parse(&node.flags, spec)?;
-    let (dest, words) = node
-        .args
-        .split_last()
+    let mut words = node.args;
+    let dest = words
+        .pop()
         .ok_or_else(|| Fault::instruction(format!("{name} requires a destination")))?;
-    if heredoc_marker(dest).is_some() {
+    if heredoc_marker(&dest).is_some() {
         return Err(Fault::instruction(format!(
             "{name} cannot accept a heredoc as a destination"
         )));
     }
-    let mut sources = Vec::new();
+    let mut sources = Vec::with_capacity(words.len());
     let mut inline = Vec::new();
     for word in words {
-        match heredoc_marker(word) {
-            Some(marker) => inline.push(inline_source(node, &marker.name)?),
-            None => sources.push(word.clone()),
+        match heredoc_marker(&word) {
+            Some(marker) => inline.push(inline_source(&node.heredocs, &marker.name)?),
+            None => sources.push(word),
         }
     }
     Ok(CopyInstruction {
         kind,
         sources,
         inline,
-        dest: dest.clone(),
+        dest,
         from: flags.text("from"),
         chown: flags.text("chown"),
         chmod: flags.text("chmod"),
@@ -115,9 +115,8 @@ pub(super) fn parse(node: &Node, kind: CopyKind) -> Result<CopyInstruction, Faul
     })
 }
 
-fn inline_source(node: &Node, name: &str) -> Result<InlineSource, Fault> {
-    let heredoc = node
-        .heredocs
+fn inline_source(heredocs: &[Heredoc], name: &str) -> Result<InlineSource, Fault> {
+    let heredoc = heredocs
         .iter()
         .find(|h| h.name == name)
         .ok_or_else(|| Fault::instruction(format!("heredoc {name:?} has no body")))?;

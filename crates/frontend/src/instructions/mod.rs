@@ -113,18 +113,18 @@ pub(crate) struct OnbuildInstruction {
 /// Instructions that accept flags; the others reject any.
 const WITH_FLAGS: [&str; 5] = ["from", "run", "healthcheck", "copy", "add"];
 
-/// Parses one syntax-tree node.
-pub(crate) fn parse_instruction(node: &Node) -> Result<Instruction, Fault> {
+/// Parses one syntax-tree node, taking its words over rather than copying them.
+pub(crate) fn parse_instruction(node: Node) -> Result<Instruction, Fault> {
     let keyword = node.keyword.to_ascii_lowercase();
     if !KEYWORDS.contains(&keyword.as_str()) {
-        return Err(unknown_instruction(node));
+        return Err(unknown_instruction(&node));
     }
     if !WITH_FLAGS.contains(&keyword.as_str()) {
         Flags::parse(&node.flags, &[])?;
     }
     Ok(match keyword.as_str() {
         "from" => Instruction::From(parse_from(node)?),
-        "arg" => Instruction::Arg(parse_arg(node)?),
+        "arg" => Instruction::Arg(parse_arg(&node)?),
         "env" => Instruction::Env(key_values(node, "ENV")?),
         "label" => Instruction::Label(key_values(node, "LABEL")?),
         "maintainer" => Instruction::Maintainer(exactly_one(node, "MAINTAINER")?),
@@ -132,16 +132,16 @@ pub(crate) fn parse_instruction(node: &Node) -> Result<Instruction, Fault> {
         "cmd" => Instruction::Cmd(command_line(node, false)),
         "entrypoint" => Instruction::Entrypoint(command_line(node, true)),
         "shell" => Instruction::Shell(parse_shell(node)?),
-        "healthcheck" => Instruction::Healthcheck(healthcheck::parse(node)?),
+        "healthcheck" => Instruction::Healthcheck(healthcheck::parse(&node)?),
         "copy" => Instruction::Copy(copy::parse(node, CopyKind::Copy)?),
         "add" => Instruction::Copy(copy::parse(node, CopyKind::Add)?),
         "workdir" => Instruction::Workdir(exactly_one(node, "WORKDIR")?),
         "user" => Instruction::User(exactly_one(node, "USER")?),
-        "volume" => Instruction::Volume(parse_volume(node)?),
+        "volume" => Instruction::Volume(parse_volume(&node)?),
         "expose" => Instruction::Expose(parse_expose(node)?),
         "stopsignal" => Instruction::StopSignal(exactly_one(node, "STOPSIGNAL")?),
         "onbuild" => Instruction::Onbuild(parse_onbuild(node)?),
-        _ => return Err(unknown_instruction(node)),
+        _ => return Err(unknown_instruction(&node)),
     })
 }
 
@@ -160,7 +160,7 @@ fn unknown_instruction(node: &Node) -> Fault {
     .focus(&written)
 }
 
-fn parse_from(node: &Node) -> Result<FromInstruction, Fault> {
+fn parse_from(node: Node) -> Result<FromInstruction, Fault> {
     let flags = Flags::parse(&node.flags, &[("platform", FlagKind::Text)])?;
     let name = match node.args.as_slice() {
         [_] => None,
@@ -180,8 +180,13 @@ fn parse_from(node: &Node) -> Result<FromInstruction, Fault> {
             ))
         }
     };
+    let Some(base) = node.args.into_iter().next() else {
+        return Err(Fault::instruction(
+            "FROM requires either one or three arguments",
+        ));
+    };
     Ok(FromInstruction {
-        base: node.args[0].clone(),
+        base,
         name,
         platform: flags.text("platform"),
     })
@@ -217,7 +222,7 @@ fn parse_arg(node: &Node) -> Result<Vec<ArgDeclaration>, Fault> {
 }
 
 /// ENV and LABEL: the parser hands (key, value, separator) triples.
-fn key_values(node: &Node, name: &str) -> Result<Vec<KeyValue>, Fault> {
+fn key_values(node: Node, name: &str) -> Result<Vec<KeyValue>, Fault> {
     if node.args.is_empty() {
         return Err(Fault::instruction(format!(
             "{name} requires at least one argument"
@@ -228,23 +233,23 @@ fn key_values(node: &Node, name: &str) -> Result<Vec<KeyValue>, Fault> {
             "Bad input to {name}, too many arguments"
         )));
     }
-    node.args
-        .chunks(3)
-        .map(|triple| {
-            if triple[0].is_empty() {
-                return Err(Fault::instruction(format!("{name} names can not be blank")));
-            }
-            Ok(KeyValue {
-                key: triple[0].clone(),
-                value: triple[1].clone(),
-            })
-        })
-        .collect()
+    let mut words = node.args.into_iter();
+    let mut pairs = Vec::with_capacity(words.len() / 3);
+    while let (Some(key), Some(value), Some(_separator)) =
+        (words.next(), words.next(), words.next())
+    {
+        if key.is_empty() {
+            return Err(Fault::instruction(format!("{name} names can not be blank")));
+        }
+        pairs.push(KeyValue { key, value });
+    }
+    Ok(pairs)
 }
 
-fn exactly_one(node: &Node, name: &str) -> Result<String, Fault> {
-    match node.args.as_slice() {
-        [one] => Ok(one.clone()),
+fn exactly_one(node: Node, name: &str) -> Result<String, Fault> {
+    let mut args = node.args;
+    match args.pop() {
+        Some(one) if args.is_empty() => Ok(one),
         _ => Err(Fault::instruction(format!(
             "{name} requires exactly one argument"
         ))),
@@ -252,9 +257,9 @@ fn exactly_one(node: &Node, name: &str) -> Result<String, Fault> {
 }
 
 /// BuildKit's `handleJSONArgs`: the shell form is one command line.
-pub(crate) fn command_line(node: &Node, empty_as_none: bool) -> CommandLine {
+pub(crate) fn command_line(node: Node, empty_as_none: bool) -> CommandLine {
     let args = if node.json {
-        node.args.clone()
+        node.args
     } else if node.args.is_empty() && empty_as_none {
         Vec::new()
     } else {
@@ -263,11 +268,11 @@ pub(crate) fn command_line(node: &Node, empty_as_none: bool) -> CommandLine {
     CommandLine {
         args,
         shell_form: !node.json,
-        heredocs: node.heredocs.clone(),
+        heredocs: node.heredocs,
     }
 }
 
-fn parse_run(node: &Node) -> Result<RunInstruction, Fault> {
+fn parse_run(node: Node) -> Result<RunInstruction, Fault> {
     let flags = Flags::parse(
         &node.flags,
         &[
@@ -284,7 +289,7 @@ fn parse_run(node: &Node) -> Result<RunInstruction, Fault> {
     })
 }
 
-fn parse_shell(node: &Node) -> Result<Vec<String>, Fault> {
+fn parse_shell(node: Node) -> Result<Vec<String>, Fault> {
     if node.args.is_empty() {
         return Err(Fault::instruction("SHELL requires at least one argument"));
     }
@@ -294,7 +299,7 @@ fn parse_shell(node: &Node) -> Result<Vec<String>, Fault> {
                 .with_help(r#"write it as SHELL ["/bin/bash", "-c"]"#),
         );
     }
-    Ok(node.args.clone())
+    Ok(node.args)
 }
 
 fn parse_volume(node: &Node) -> Result<Vec<String>, Fault> {
@@ -316,17 +321,17 @@ fn parse_volume(node: &Node) -> Result<Vec<String>, Fault> {
         .collect()
 }
 
-fn parse_expose(node: &Node) -> Result<Vec<String>, Fault> {
+fn parse_expose(node: Node) -> Result<Vec<String>, Fault> {
     if node.args.is_empty() {
         return Err(Fault::instruction("EXPOSE requires at least one argument"));
     }
-    let mut ports = node.args.clone();
+    let mut ports = node.args;
     ports.sort();
     Ok(ports)
 }
 
-fn parse_onbuild(node: &Node) -> Result<OnbuildInstruction, Fault> {
-    let Some(trigger) = node.onbuild.as_deref() else {
+fn parse_onbuild(node: Node) -> Result<OnbuildInstruction, Fault> {
+    let Some(trigger) = node.onbuild else {
         return Err(Fault::instruction("ONBUILD requires at least one argument"));
     };
     match trigger.keyword.to_ascii_lowercase().as_str() {
@@ -356,7 +361,7 @@ fn parse_onbuild(node: &Node) -> Result<OnbuildInstruction, Fault> {
     }
     Ok(OnbuildInstruction {
         expression,
-        trigger: Box::new(parse_instruction(trigger)?),
+        trigger: Box::new(parse_instruction(*trigger)?),
     })
 }
 

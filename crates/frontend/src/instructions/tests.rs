@@ -22,7 +22,7 @@ fn json(mut n: Node) -> Node {
 
 #[test]
 fn from_with_stage_name_and_platform() {
-    let parsed = parse_instruction(&node(
+    let parsed = parse_instruction(node(
         "from",
         &["--platform=$BUILDPLATFORM"],
         &["golang:1.22", "AS", "Build"],
@@ -36,8 +36,8 @@ fn from_with_stage_name_and_platform() {
             platform: Some("$BUILDPLATFORM".into()),
         })
     );
-    assert!(parse_instruction(&node("from", &[], &["a", "b"])).is_err());
-    let fault = parse_instruction(&node("from", &[], &["a", "as", "1st"])).unwrap_err();
+    assert!(parse_instruction(node("from", &[], &["a", "b"])).is_err());
+    let fault = parse_instruction(node("from", &[], &["a", "as", "1st"])).unwrap_err();
     assert!(
         fault.message.contains("invalid name for build stage"),
         "{fault:?}"
@@ -46,7 +46,7 @@ fn from_with_stage_name_and_platform() {
 
 #[test]
 fn arg_env_and_label_pairs() {
-    let parsed = parse_instruction(&node("arg", &[], &["A=1", "B"])).unwrap();
+    let parsed = parse_instruction(node("arg", &[], &["A=1", "B"])).unwrap();
     assert_eq!(
         parsed,
         Instruction::Arg(vec![
@@ -60,8 +60,8 @@ fn arg_env_and_label_pairs() {
             },
         ])
     );
-    assert!(parse_instruction(&node("arg", &[], &["=x"])).is_err());
-    let parsed = parse_instruction(&node("env", &[], &["A", "1", "=", "B", "x y", ""])).unwrap();
+    assert!(parse_instruction(node("arg", &[], &["=x"])).is_err());
+    let parsed = parse_instruction(node("env", &[], &["A", "1", "=", "B", "x y", ""])).unwrap();
     assert_eq!(
         parsed,
         Instruction::Env(vec![
@@ -75,13 +75,13 @@ fn arg_env_and_label_pairs() {
             },
         ])
     );
-    assert!(parse_instruction(&node("label", &[], &["a", "b"])).is_err());
-    assert!(parse_instruction(&node("env", &["--x=1"], &["A", "1", "="])).is_err());
+    assert!(parse_instruction(node("label", &[], &["a", "b"])).is_err());
+    assert!(parse_instruction(node("env", &["--x=1"], &["A", "1", "="])).is_err());
 }
 
 #[test]
 fn run_flags_and_command_forms() {
-    let parsed = parse_instruction(&node(
+    let parsed = parse_instruction(node(
         "run",
         &["--mount=type=cache,target=/c", "--network=none"],
         &["make all"],
@@ -95,7 +95,7 @@ fn run_flags_and_command_forms() {
     assert!(run.command.shell_form);
     assert_eq!(run.command.args, vec!["make all"]);
 
-    let parsed = parse_instruction(&json(node("cmd", &[], &["sh", "-c", "x"]))).unwrap();
+    let parsed = parse_instruction(json(node("cmd", &[], &["sh", "-c", "x"]))).unwrap();
     assert_eq!(
         parsed,
         Instruction::Cmd(CommandLine {
@@ -104,20 +104,20 @@ fn run_flags_and_command_forms() {
             heredocs: Vec::new(),
         })
     );
-    let fault = parse_instruction(&node("run", &["--mout=type=bind"], &["x"])).unwrap_err();
+    let fault = parse_instruction(node("run", &["--mout=type=bind"], &["x"])).unwrap_err();
     assert_eq!(fault.help.as_deref(), Some("did you mean --mount?"));
 }
 
 #[test]
 fn shell_requires_json() {
-    assert!(parse_instruction(&json(node("shell", &[], &["/bin/bash", "-c"]))).is_ok());
-    let fault = parse_instruction(&node("shell", &[], &["/bin/bash -c"])).unwrap_err();
+    assert!(parse_instruction(json(node("shell", &[], &["/bin/bash", "-c"]))).is_ok());
+    let fault = parse_instruction(node("shell", &[], &["/bin/bash -c"])).unwrap_err();
     assert!(fault.message.contains("JSON form"));
 }
 
 #[test]
 fn healthcheck_forms_and_flags() {
-    let parsed = parse_instruction(&node(
+    let parsed = parse_instruction(node(
         "healthcheck",
         &[
             "--interval=5m",
@@ -142,12 +142,12 @@ fn healthcheck_forms_and_flags() {
     assert_eq!(health.retries, Some(3));
 
     let Instruction::Healthcheck(none) =
-        parse_instruction(&node("healthcheck", &[], &["none"])).unwrap()
+        parse_instruction(node("healthcheck", &[], &["none"])).unwrap()
     else {
         panic!("not a HEALTHCHECK")
     };
     assert_eq!(none.test, Some(vec!["NONE".into()]));
-    let exec = parse_instruction(&json(node("healthcheck", &[], &["CMD", "true"]))).unwrap();
+    let exec = parse_instruction(json(node("healthcheck", &[], &["CMD", "true"]))).unwrap();
     assert!(
         matches!(exec, Instruction::Healthcheck(h) if h.test == Some(vec!["CMD".into(), "true".into()]))
     );
@@ -161,7 +161,7 @@ fn healthcheck_forms_and_flags() {
         (&[][..], &["CMD"][..]),
     ] {
         assert!(
-            parse_instruction(&node("healthcheck", flags, args)).is_err(),
+            parse_instruction(node("healthcheck", flags, args)).is_err(),
             "{args:?}"
         );
     }
@@ -169,7 +169,7 @@ fn healthcheck_forms_and_flags() {
 
 #[test]
 fn copy_and_add_flags() {
-    let parsed = parse_instruction(&node(
+    let parsed = parse_instruction(node(
         "copy",
         &[
             "--from=build",
@@ -194,10 +194,10 @@ fn copy_and_add_flags() {
     assert!(copy.link && copy.parents);
     assert_eq!(copy.excludes, vec!["*.md"]);
 
-    assert!(parse_instruction(&node("copy", &[], &["only-one"])).is_err());
-    let fault = parse_instruction(&node("add", &["--from=x"], &["a", "b"])).unwrap_err();
+    assert!(parse_instruction(node("copy", &[], &["only-one"])).is_err());
+    let fault = parse_instruction(node("add", &["--from=x"], &["a", "b"])).unwrap_err();
     assert_eq!(fault.message, "unknown flag: from");
-    assert!(parse_instruction(&node(
+    assert!(parse_instruction(node(
         "add",
         &["--checksum=sha256:x", "--keep-git-dir"],
         &["a", "b"]
@@ -215,7 +215,7 @@ fn copy_heredoc_sources() {
         chomp: false,
         file_descriptor: None,
     }];
-    let Instruction::Copy(copy) = parse_instruction(&n).unwrap() else {
+    let Instruction::Copy(copy) = parse_instruction(n.clone()).unwrap() else {
         panic!("not a COPY")
     };
     assert!(copy.sources.is_empty());
@@ -229,7 +229,7 @@ fn copy_heredoc_sources() {
     );
     let mut n = node("copy", &[], &["a", "<<EOF"]);
     n.heredocs = vec![Heredoc::default()];
-    assert!(parse_instruction(&n)
+    assert!(parse_instruction(n.clone())
         .unwrap_err()
         .message
         .contains("destination"));
@@ -239,19 +239,19 @@ fn copy_heredoc_sources() {
 fn single_argument_instructions() {
     for keyword in ["user", "workdir", "stopsignal", "maintainer"] {
         assert!(
-            parse_instruction(&node(keyword, &[], &["x"])).is_ok(),
+            parse_instruction(node(keyword, &[], &["x"])).is_ok(),
             "{keyword}"
         );
         assert!(
-            parse_instruction(&node(keyword, &[], &["x", "y"])).is_err(),
+            parse_instruction(node(keyword, &[], &["x", "y"])).is_err(),
             "{keyword}"
         );
     }
     assert_eq!(
-        parse_instruction(&node("expose", &[], &["443", "80/udp"])).unwrap(),
+        parse_instruction(node("expose", &[], &["443", "80/udp"])).unwrap(),
         Instruction::Expose(vec!["443".into(), "80/udp".into()])
     );
-    assert!(parse_instruction(&node("volume", &[], &[" "])).is_err());
+    assert!(parse_instruction(node("volume", &[], &[" "])).is_err());
 }
 
 #[test]
@@ -259,14 +259,14 @@ fn onbuild_checks_its_trigger() {
     let mut n = node("onbuild", &[], &[]);
     n.original = "ONBUILD RUN echo hi".into();
     n.onbuild = Some(Box::new(node("run", &[], &["echo hi"])));
-    let Instruction::Onbuild(onbuild) = parse_instruction(&n).unwrap() else {
+    let Instruction::Onbuild(onbuild) = parse_instruction(n.clone()).unwrap() else {
         panic!("not an ONBUILD")
     };
     assert_eq!(onbuild.expression, "RUN echo hi");
     assert!(matches!(*onbuild.trigger, Instruction::Run(_)));
     for bad in ["onbuild", "from", "maintainer"] {
         n.onbuild = Some(Box::new(node(bad, &[], &["x"])));
-        assert!(parse_instruction(&n).is_err(), "{bad}");
+        assert!(parse_instruction(n.clone()).is_err(), "{bad}");
     }
 }
 
@@ -274,7 +274,7 @@ fn onbuild_checks_its_trigger() {
 fn unknown_instructions_suggest_a_keyword() {
     let mut n = node("runn", &[], &["make"]);
     n.original = "RUNN make".into();
-    let fault = parse_instruction(&n).unwrap_err();
+    let fault = parse_instruction(n.clone()).unwrap_err();
     assert_eq!(fault.message, "unknown instruction: RUNN");
     assert_eq!(fault.help.as_deref(), Some("did you mean RUN?"));
     assert_eq!(fault.focus.as_deref(), Some("RUNN"));

@@ -16,13 +16,13 @@ use crate::instructions::{ArgDeclaration, CommandLine, Instruction, KeyValue};
 use crate::shell::ShellLex;
 
 use super::args::stage_arg_value;
-use super::history::{go_list, go_quoted_list, healthcheck_text};
+use super::history::{go_list, go_port_map, go_quoted_list, healthcheck_text};
 use super::paths;
 use super::ports::parse_port_spec;
 use super::signals::validate_signal;
 use super::stage::StageState;
 use super::stages::Command;
-use super::vars::{expand_fields, expand_word, is_proxy_name, StageVars};
+use super::vars::{expand_fields, expand_word, StageVars};
 use super::Lowerer;
 
 /// The shell of shell-form commands when SHELL was never set.
@@ -47,7 +47,7 @@ impl Lowerer<'_, '_> {
                 }
                 state
                     .history
-                    .metadata(format!("ENV {}", join_pairs(&pairs)));
+                    .metadata(|| format!("ENV {}", join_pairs(&pairs)));
                 Ok(())
             }
             Instruction::Label(pairs) => {
@@ -56,19 +56,19 @@ impl Lowerer<'_, '_> {
                 labels.extend(pairs.iter().cloned());
                 state
                     .history
-                    .metadata(format!("LABEL {}", join_pairs(&pairs)));
+                    .metadata(|| format!("LABEL {}", join_pairs(&pairs)));
                 Ok(())
             }
             Instruction::Maintainer(name) => {
                 state.config.author = Some(name.clone());
-                state.history.metadata(format!("MAINTAINER {name}"));
+                state.history.metadata(|| format!("MAINTAINER {name}"));
                 Ok(())
             }
             Instruction::Cmd(line) => {
                 let args = command_args(state, line);
                 state
                     .history
-                    .metadata(format!("CMD {}", go_quoted_list(&args)));
+                    .metadata(|| format!("CMD {}", go_quoted_list(&args)));
                 state.config.config.cmd = Some(args);
                 state.config.config.args_escaped = Some(true);
                 state.cmd_set = true;
@@ -78,7 +78,7 @@ impl Lowerer<'_, '_> {
                 let args = command_args(state, line);
                 state
                     .history
-                    .metadata(format!("ENTRYPOINT {}", go_quoted_list(&args)));
+                    .metadata(|| format!("ENTRYPOINT {}", go_quoted_list(&args)));
                 state.config.config.entrypoint = (!args.is_empty()).then_some(args);
                 if !state.cmd_set {
                     state.config.config.cmd = None;
@@ -86,18 +86,18 @@ impl Lowerer<'_, '_> {
                 Ok(())
             }
             Instruction::Shell(shell) => {
-                state.history.metadata(format!("SHELL {}", go_list(shell)));
+                state.history.metadata(|| format!("SHELL {}", go_list(shell)));
                 state.config.config.shell = Some(shell.clone());
                 Ok(())
             }
             Instruction::Healthcheck(health) => {
-                state.history.metadata(healthcheck_text(health));
+                state.history.metadata(|| healthcheck_text(health));
                 state.config.config.healthcheck = Some(health.clone());
                 Ok(())
             }
             Instruction::User(user) => {
                 let user = expand_word(lex, user, &state.vars)?;
-                state.history.metadata(format!("USER {user}"));
+                state.history.metadata(|| format!("USER {user}"));
                 state.config.config.user = Some(user);
                 Ok(())
             }
@@ -106,7 +106,7 @@ impl Lowerer<'_, '_> {
             Instruction::StopSignal(signal) => {
                 let signal = expand_word(lex, signal, &state.vars)?;
                 validate_signal(&signal).map_err(|e| Fault::instruction(e).focus(&signal))?;
-                state.history.metadata(format!("STOPSIGNAL {signal}"));
+                state.history.metadata(|| format!("STOPSIGNAL {signal}"));
                 state.config.config.stop_signal = Some(signal);
                 Ok(())
             }
@@ -135,16 +135,12 @@ impl Lowerer<'_, '_> {
                 |word| expand_word(&self.lex, word, &state.vars),
             )?;
             state.vars.declare_arg(&declaration.key, value.as_deref());
-            if !is_proxy_name(&declaration.key) {
-                shown.push(match value {
-                    Some(value) => format!("{}={value}", declaration.key),
-                    None => declaration.key.clone(),
-                });
-            }
+            shown.push(match value {
+                Some(value) => format!("{}={value}", declaration.key),
+                None => declaration.key.clone(),
+            });
         }
-        if !shown.is_empty() {
-            state.history.metadata(format!("ARG {}", shown.join(" ")));
-        }
+        state.history.metadata(|| format!("ARG {}", shown.join(" ")));
         Ok(())
     }
 
@@ -160,7 +156,7 @@ impl Lowerer<'_, '_> {
         let dir = paths::workdir(state.workdir(), &path).map_err(Fault::instruction)?;
         state.config.config.working_dir = Some(dir.clone());
         if dir == "/" {
-            state.history.metadata(format!("WORKDIR {dir}"));
+            state.history.metadata(|| format!("WORKDIR {dir}"));
             return Ok(());
         }
         let user = state.user();
@@ -173,7 +169,7 @@ impl Lowerer<'_, '_> {
         let name = self.step_name(state, command);
         let vertex = self.add_vertex(op, name, self.command_location(command))?;
         state.vertex = vertex;
-        state.history.layer(format!("WORKDIR {dir}"), vertex);
+        state.history.layer(|| format!("WORKDIR {dir}"), vertex);
         Ok(())
     }
 }
@@ -231,7 +227,7 @@ fn volume(lex: &ShellLex, state: &mut StageState, volumes: &[String]) -> Result<
     add_keys(&mut state.config.config.volumes, &expanded);
     state
         .history
-        .metadata(format!("VOLUME {}", go_list(&expanded)));
+        .metadata(|| format!("VOLUME {}", go_list(&expanded)));
     Ok(())
 }
 
@@ -245,7 +241,7 @@ fn expose(lex: &ShellLex, state: &mut StageState, written: &[String]) -> Result<
     add_keys(&mut state.config.config.exposed_ports, &ports);
     state
         .history
-        .metadata(format!("EXPOSE {}", go_list(&ports)));
+        .metadata(|| format!("EXPOSE {}", go_port_map(&ports)));
     Ok(())
 }
 

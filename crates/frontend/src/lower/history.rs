@@ -13,39 +13,73 @@ use crate::instructions::duration::format_go_duration;
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 /// A stage's history: entries and, at the same index, the vertex each one's layer comes from.
+/// Only stages whose image is produced (the target and the stages it is built FROM) record
+/// one; for the others the texts are never even formatted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct StageHistory {
     pub entries: Vec<History>,
     pub layers: Vec<Option<VertexId>>,
+    recording: bool,
 }
 
 impl StageHistory {
-    /// Starts from a base image's history; none of its layers are built here.
-    pub(crate) fn inherit(entries: Vec<History>) -> StageHistory {
-        let layers = vec![None; entries.len()];
-        StageHistory { entries, layers }
+    /// Starts from a base image's history (none of its layers are built here), or records
+    /// nothing when `recording` is false.
+    pub(crate) fn inherit(entries: Vec<History>, recording: bool) -> StageHistory {
+        let mut history = StageHistory {
+            recording: true,
+            ..StageHistory::default()
+        };
+        history.layers = vec![None; entries.len()];
+        history.entries = entries;
+        history.set_recording(recording);
+        history
+    }
+
+    /// Turns recording on or off; turning it off forgets what was recorded.
+    pub(crate) fn set_recording(&mut self, recording: bool) {
+        if !recording {
+            self.entries = Vec::new();
+            self.layers = Vec::new();
+        }
+        self.recording = recording;
+    }
+
+    /// Whether entries are kept (texts worth formatting).
+    pub(crate) fn recording(&self) -> bool {
+        self.recording
     }
 
     /// An instruction that only changes metadata.
-    pub(crate) fn metadata(&mut self, created_by: String) {
+    pub(crate) fn metadata(&mut self, created_by: impl FnOnce() -> String) {
         self.push(created_by, None);
     }
 
     /// An instruction whose filesystem change is `vertex` (WORKDIR keeps BuildKit's
     /// text without the `# buildkit` marker).
-    pub(crate) fn layer(&mut self, created_by: String, vertex: VertexId) {
+    pub(crate) fn layer(&mut self, created_by: impl FnOnce() -> String, vertex: VertexId) {
         self.push(created_by, Some(vertex));
     }
 
     /// RUN, COPY and ADD: text marked `# buildkit` as BuildKit marks them.
-    pub(crate) fn build_step(&mut self, created_by: &str, vertex: VertexId) {
-        self.push(format!("{created_by} # buildkit"), Some(vertex));
+    pub(crate) fn build_step(&mut self, created_by: impl FnOnce() -> String, vertex: VertexId) {
+        self.push(
+            || {
+                let mut text = created_by();
+                text.push_str(" # buildkit");
+                text
+            },
+            Some(vertex),
+        );
     }
 
-    fn push(&mut self, created_by: String, layer: Option<VertexId>) {
+    fn push(&mut self, created_by: impl FnOnce() -> String, layer: Option<VertexId>) {
+        if !self.recording {
+            return;
+        }
         self.entries.push(History {
             created: None,
-            created_by: Some(created_by),
+            created_by: Some(created_by()),
             author: None,
             comment: Some(HISTORY_COMMENT.to_string()),
             empty_layer: layer.is_none(),
@@ -91,6 +125,14 @@ pub(crate) fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// Go's `%v` of the port set BuildKit records for EXPOSE (a map, printed in key order with
+/// empty values): `map[443/udp:{} 80/tcp:{}]`.
+pub(crate) fn go_port_map(ports: &[String]) -> String {
+    let sorted: std::collections::BTreeSet<&str> = ports.iter().map(String::as_str).collect();
+    let entries: Vec<String> = sorted.iter().map(|port| format!("{port}:{{}}")).collect();
+    format!("map[{}]", entries.join(" "))
+}
+
 /// BuildKit's `HEALTHCHECK %+v` of the health config.
 pub(crate) fn healthcheck_text(health: &HealthConfig) -> String {
     let duration = |d: Option<i64>| format_go_duration(d.unwrap_or(0));
@@ -123,6 +165,10 @@ mod tests {
         assert_eq!(go_list(&strings(&["/bin/bash", "-c"])), "[/bin/bash -c]");
         assert_eq!(go_quote("\u{1b}"), r#""\x1b""#);
         assert_eq!(go_quoted_list(&[]), "[]");
+        assert_eq!(
+            go_port_map(&strings(&["80/tcp", "443/udp", "80/tcp", "8000/tcp"])),
+            "map[443/udp:{} 80/tcp:{} 8000/tcp:{}]"
+        );
     }
 
     #[test]
@@ -142,9 +188,9 @@ mod tests {
 
     #[test]
     fn entries_pair_with_layers() {
-        let mut history = StageHistory::inherit(vec![History::default()]);
-        history.metadata("ENV A=b".into());
-        history.build_step("RUN /bin/sh -c make", VertexId(3));
+        let mut history = StageHistory::inherit(vec![History::default()], true);
+        history.metadata(|| "ENV A=b".into());
+        history.build_step(|| "RUN /bin/sh -c make".into(), VertexId(3));
         assert_eq!(history.layers, vec![None, None, Some(VertexId(3))]);
         assert!(history.entries[1].empty_layer);
         assert_eq!(

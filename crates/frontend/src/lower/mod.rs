@@ -111,9 +111,9 @@ pub fn build_definition(
     };
     let dockerfile = parser::parse(dockerfile_source)
         .map_err(|e| FrontendError::syntax(file.name, dockerfile_source, &e))?;
-    let plan = StagePlan::split(&dockerfile, &file)?;
-    let target = plan.target(options.target.as_deref(), &file)?;
     let lex = ShellLex::new(dockerfile.escape);
+    let plan = StagePlan::split(dockerfile.instructions, &file)?;
+    let target = plan.target(options.target.as_deref(), &file)?;
     let global = GlobalArgs::new(
         &options.build_args,
         &options.build_platform,
@@ -133,6 +133,7 @@ pub fn build_definition(
         images: &mut images,
     }
     .run(target)?;
+    let produced = produced_stages(&prepared, target);
     let mut lowerer = Lowerer {
         file,
         options,
@@ -142,6 +143,7 @@ pub fn build_definition(
         images,
         graph: BuildGraph::new(),
         stages: vec![None; plan.stages.len()],
+        produced,
         scratch: None,
     };
     for (index, stage) in prepared.into_iter().enumerate() {
@@ -150,6 +152,21 @@ pub fn build_definition(
         }
     }
     lowerer.finish(target)
+}
+
+/// The stages whose image (and so history) the build produces: the target and the stages
+/// it is built FROM, transitively. Stages only copied from contribute files, nothing else.
+fn produced_stages(prepared: &[Option<PreparedStage>], target: usize) -> Vec<bool> {
+    let mut produced = vec![false; prepared.len()];
+    let mut current = Some(target);
+    while let Some(index) = current {
+        produced[index] = true;
+        current = match prepared[index].as_ref().map(|stage| &stage.base) {
+            Some(Base::Stage(base)) => Some(*base),
+            _ => None,
+        };
+    }
+    produced
 }
 
 /// Lowers prepared stages one after the other into one graph. Its instruction handlers
@@ -164,6 +181,8 @@ struct Lowerer<'a, 'r> {
     graph: BuildGraph,
     /// Finished stages, by index.
     stages: Vec<Option<StageState>>,
+    /// Which stages produce an image (see `produced_stages`).
+    produced: Vec<bool>,
     scratch: Option<VertexId>,
 }
 
@@ -177,7 +196,7 @@ impl Lowerer<'_, '_> {
         let names = StepNames::new(label, from_image, &commands);
         let location = self.location(stage.line, stage.end_line);
         let mut state = self
-            .start_stage(&prepared, names, location)
+            .start_stage(&prepared, names, location, self.produced[index])
             .map_err(|fault| self.file.error(fault, stage.line))?;
         for command in commands {
             self.dispatch(&mut state, index, command)
@@ -192,6 +211,7 @@ impl Lowerer<'_, '_> {
         prepared: &PreparedStage,
         mut names: StepNames,
         location: SourceLocation,
+        record_history: bool,
     ) -> Result<StageState, Fault> {
         let platform = prepared
             .platform
@@ -203,11 +223,17 @@ impl Lowerer<'_, '_> {
                 let mut config = ImageConfig::scratch(&platform);
                 // BuildKit's empty image starts in `/`.
                 config.config.working_dir = Some("/".to_string());
-                Ok(StageState::from_config(vertex, platform, config, names))
+                Ok(StageState::from_config(
+                    vertex,
+                    platform,
+                    config,
+                    names,
+                    record_history,
+                ))
             }
             Base::Stage(base) => self.stages[*base]
                 .as_ref()
-                .map(|state| state.child(names))
+                .map(|state| state.child(names, record_history))
                 .ok_or_else(|| Fault::stage(format!("stage {base} was not lowered"))),
             Base::Image(reference) => {
                 let vertex = self.images.vertex(
@@ -218,7 +244,13 @@ impl Lowerer<'_, '_> {
                     Some(location),
                 )?;
                 let config = self.images.resolve(reference, &platform)?.config.clone();
-                Ok(StageState::from_config(vertex, platform, config, names))
+                Ok(StageState::from_config(
+                    vertex,
+                    platform,
+                    config,
+                    names,
+                    record_history,
+                ))
             }
         }
     }

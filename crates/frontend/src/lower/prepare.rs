@@ -207,11 +207,13 @@ fn parse_trigger(
         )
     };
     let parsed = parser::parse(expression).map_err(|e| invalid(e.to_string()))?;
-    let [node] = parsed.instructions.as_slice() else {
+    let mut nodes = parsed.instructions.into_iter();
+    let (Some(node), None) = (nodes.next(), nodes.next()) else {
         return Err(invalid(
             "onbuild trigger should be a single expression".to_string(),
         ));
     };
+    let text = node.original.trim().to_string();
     let instruction = parse_instruction(node).map_err(|fault| invalid(fault.message))?;
     if matches!(instruction, Instruction::From(_) | Instruction::Onbuild(_)) {
         return Err(invalid(
@@ -222,7 +224,7 @@ fn parse_trigger(
         instruction,
         line,
         end_line: line,
-        text: node.original.trim().to_string(),
+        text,
         triggered: true,
     })
 }

@@ -4,6 +4,8 @@
 //!
 //! Names are for people; nothing keys on them.
 
+use std::fmt::Write;
+
 use crate::instructions::Instruction;
 use crate::shell::{ShellLex, VarLookup};
 
@@ -31,21 +33,24 @@ impl StepNames {
 
     /// The name of the next step, `text` being the instruction as written.
     pub(crate) fn next(&mut self, text: &str, triggered: bool) -> String {
-        let text = uppercase_keyword(text);
         if self.total == 0 {
-            return text;
+            return uppercase_keyword(text);
         }
         self.index += 1;
         let width = self.total.to_string().len();
-        let label = match &self.label {
-            Some(label) => format!("{label} "),
-            None => String::new(),
-        };
-        let onbuild = if triggered { "ONBUILD " } else { "" };
-        format!(
-            "[{label}{:>width$}/{}] {onbuild}{text}",
-            self.index, self.total
-        )
+        let mut name = String::with_capacity(text.len() + 32);
+        name.push('[');
+        if let Some(label) = &self.label {
+            name.push_str(label);
+            name.push(' ');
+        }
+        // Writing into a String cannot fail.
+        let _ = write!(name, "{:>width$}/{}] ", self.index, self.total);
+        if triggered {
+            name.push_str("ONBUILD ");
+        }
+        push_uppercase_keyword(&mut name, text);
+        name
     }
 }
 
@@ -72,9 +77,18 @@ fn is_step(instruction: &Instruction) -> bool {
 }
 
 fn uppercase_keyword(text: &str) -> String {
-    match text.split_once(' ') {
-        Some((keyword, rest)) => format!("{} {rest}", keyword.to_ascii_uppercase()),
-        None => text.to_ascii_uppercase(),
+    let mut out = String::with_capacity(text.len());
+    push_uppercase_keyword(&mut out, text);
+    out
+}
+
+/// Appends `text` with its first word (the keyword) in upper case.
+fn push_uppercase_keyword(out: &mut String, text: &str) {
+    let (keyword, rest) = text.split_once(' ').unwrap_or((text, ""));
+    out.extend(keyword.chars().map(|c| c.to_ascii_uppercase()));
+    if text.len() > keyword.len() {
+        out.push(' ');
+        out.push_str(rest);
     }
 }
 

@@ -49,17 +49,16 @@ impl Lowerer<'_, '_> {
                     .map_err(|f| f.focus(spec))?,
             );
         }
-        let build_proxies = self
-            .options
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()));
-        let uncached_env = proxy_env(build_proxies.chain(state.vars.proxy_args()));
-        let history = format!("RUN {}{}", state.vars.history_arg_prefix(), args.join(" "));
+        let history = state
+            .history
+            .recording()
+            .then(|| format!("RUN {}{}", state.vars.history_arg_prefix(), args.join(" ")));
+        let env = state.vars.run_env();
+        let uncached_env = undeclared_proxies(&self.options.build_args, &env);
         let op = Op::Run(RunOp {
             parent: state.vertex,
             args,
-            env: state.vars.run_env(),
+            env,
             uncached_env,
             cwd: state.workdir().to_string(),
             user: state.user(),
@@ -73,7 +72,9 @@ impl Lowerer<'_, '_> {
         }
         let vertex = self.add_vertex(op, name, self.command_location(command))?;
         state.vertex = vertex;
-        state.history.build_step(&history, vertex);
+        state
+            .history
+            .build_step(|| history.unwrap_or_default(), vertex);
         Ok(())
     }
 
@@ -175,6 +176,21 @@ impl Lowerer<'_, '_> {
             excludes: self.options.context_excludes.clone(),
         }
     }
+}
+
+/// The proxy build args a RUN sees outside its cache key and history: those the stage does
+/// not declare (a declared proxy ARG is an ordinary ARG, as in Docker).
+fn undeclared_proxies(
+    build_args: &std::collections::BTreeMap<String, String>,
+    env: &[String],
+) -> Vec<String> {
+    let declared = |name: &str| {
+        env.iter()
+            .any(|entry| entry.split_once('=').is_some_and(|(key, _)| key == name))
+    };
+    let mut proxies = proxy_env(build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    proxies.retain(|entry| !entry.split_once('=').is_some_and(|(key, _)| declared(key)));
+    proxies
 }
 
 /// What a RUN executes.

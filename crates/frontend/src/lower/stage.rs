@@ -32,17 +32,19 @@ pub(crate) struct StageState {
 }
 
 impl StageState {
-    /// A stage starting from a base config (an image's, or `scratch`'s).
+    /// A stage starting from a base config (an image's, or `scratch`'s); it records a
+    /// history only when `record_history` (its image is produced).
     pub(crate) fn from_config(
         vertex: VertexId,
         platform: Platform,
         mut config: ImageConfig,
         names: StepNames,
+        record_history: bool,
     ) -> StageState {
         config.created = None;
         config.rootfs = RootFs::default();
         config.config.on_build = None;
-        let history = StageHistory::inherit(std::mem::take(&mut config.history));
+        let history = StageHistory::inherit(std::mem::take(&mut config.history), record_history);
         let mut env = OrderedVars::from_env_list(&config.config.env.take().unwrap_or_default());
         if !env.contains("PATH") {
             env.set("PATH", DEFAULT_PATH);
@@ -60,11 +62,12 @@ impl StageState {
 
     /// A stage `FROM` another stage: everything carries over except ONBUILD triggers
     /// (they already ran) and the record of CMD being set here.
-    pub(crate) fn child(&self, names: StepNames) -> StageState {
+    pub(crate) fn child(&self, names: StepNames, record_history: bool) -> StageState {
         let mut state = self.clone();
         state.config.config.on_build = None;
         state.cmd_set = false;
         state.names = names;
+        state.history.set_recording(record_history);
         state
     }
 

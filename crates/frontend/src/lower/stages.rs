@@ -4,7 +4,7 @@
 //!
 //! It decides nothing about images or variables; `prepare` resolves bases and needs.
 
-use crate::ast::{Dockerfile, Node};
+use crate::ast::Node;
 use crate::diagnostic::did_you_mean;
 use crate::error::{Fault, FrontendError, SourceFile};
 use crate::instructions::{mount, parse_instruction, FromInstruction, Instruction};
@@ -24,14 +24,16 @@ pub(crate) struct Command {
 
 impl Command {
     /// Types `node`; errors are placed on its line.
-    pub(crate) fn parse(node: &Node, file: &SourceFile) -> Result<Command, FrontendError> {
-        let instruction =
-            parse_instruction(node).map_err(|fault| file.error(fault, node.start_line))?;
+    pub(crate) fn parse(node: Node, file: &SourceFile) -> Result<Command, FrontendError> {
+        let line = node.start_line;
+        let end_line = node.end_line.max(line);
+        let text = node.original.trim().to_string();
+        let instruction = parse_instruction(node).map_err(|fault| file.error(fault, line))?;
         Ok(Command {
             instruction,
-            line: node.start_line,
-            end_line: node.end_line.max(node.start_line),
-            text: node.original.trim().to_string(),
+            line,
+            end_line,
+            text,
             triggered: false,
         })
     }
@@ -71,15 +73,14 @@ pub(crate) struct StagePlan {
 }
 
 impl StagePlan {
-    pub(crate) fn split(
-        dockerfile: &Dockerfile,
-        file: &SourceFile,
-    ) -> Result<StagePlan, FrontendError> {
+    /// Splits the instructions at each FROM, taking the nodes over.
+    pub(crate) fn split(nodes: Vec<Node>, file: &SourceFile) -> Result<StagePlan, FrontendError> {
+        let last_line = nodes.last().map_or(1, |n| n.start_line);
         let mut plan = StagePlan {
             meta_args: Vec::new(),
             stages: Vec::new(),
         };
-        for node in &dockerfile.instructions {
+        for node in nodes {
             let command = Command::parse(node, file)?;
             if let Instruction::From(from) = &command.instruction {
                 plan.stages.push(Stage {
@@ -104,10 +105,9 @@ impl StagePlan {
             }
         }
         if plan.stages.is_empty() {
-            let line = dockerfile.instructions.last().map_or(1, |n| n.start_line);
             return Err(file.error(
                 Fault::instruction("dockerfile contains no stages to build"),
-                line,
+                last_line,
             ));
         }
         Ok(plan)

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use crate::error::Fault;
 use crate::shell::{ShellLex, VarLookup};
 
-/// Proxy variables: they reach RUN from `--build-arg` without being declared, and never
-/// enter the cache key or the history.
+/// Proxy variables: they reach RUN from `--build-arg` without being declared, and then stay
+/// out of the cache key and the history (declared with ARG, they are ordinary ARGs).
 const PROXY_NAMES: [&str; 5] = [
     "HTTP_PROXY",
     "HTTPS_PROXY",
@@ -111,31 +111,24 @@ impl StageVars {
         self.env.get(name).or_else(|| self.args.get(name))
     }
 
-    /// The environment of a RUN: ENV, then the ARGs ENV does not shadow (proxies excluded:
-    /// they travel uncached).
+    /// The environment of a RUN: ENV, then the ARGs ENV does not shadow.
     pub(crate) fn run_env(&self) -> Vec<String> {
         let mut list = self.env.to_env_list();
         list.extend(
             self.args
                 .iter()
-                .filter(|(k, _)| !self.env.contains(k) && !is_proxy_name(k))
+                .filter(|(k, _)| !self.env.contains(k))
                 .map(|(k, v)| env_entry(k, v)),
         );
         list
     }
 
-    /// Declared proxy ARGs with a value.
-    pub(crate) fn proxy_args(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.args.iter().filter(|(k, _)| is_proxy_name(k))
-    }
-
-    /// BuildKit's `|N K=V ...` prefix of a RUN's history text: every declared non-proxy
-    /// ARG with the value the command sees. Empty when there are none.
+    /// BuildKit's `|N K=V ...` prefix of a RUN's history text: every declared ARG with the
+    /// value the command sees. Empty when there are none.
     pub(crate) fn history_arg_prefix(&self) -> String {
         let pairs: Vec<String> = self
             .declared
             .iter()
-            .filter(|k| !is_proxy_name(k))
             .map(|k| format!("{k}={}", self.value(k).unwrap_or("")))
             .collect();
         if pairs.is_empty() {
@@ -204,11 +197,13 @@ mod tests {
         assert_eq!(vars.value("A"), Some("1"));
         assert_eq!(vars.value("B"), Some("2"));
         assert_eq!(vars.value("EMPTY"), None);
-        assert_eq!(vars.run_env(), vec!["PATH=/usr/bin", "A=1", "B=2"]);
-        assert_eq!(vars.history_arg_prefix(), "|3 A=1 B=2 EMPTY= ");
         assert_eq!(
-            vars.proxy_args().collect::<Vec<_>>(),
-            vec![("http_proxy", "http://proxy")]
+            vars.run_env(),
+            vec!["PATH=/usr/bin", "A=1", "B=2", "http_proxy=http://proxy"]
+        );
+        assert_eq!(
+            vars.history_arg_prefix(),
+            "|4 A=1 B=2 EMPTY= http_proxy=http://proxy "
         );
     }
 

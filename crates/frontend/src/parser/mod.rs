@@ -29,6 +29,9 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
         directives: DirectiveScanner::default(),
         file: Dockerfile {
             escape: '\\',
+            // At most one instruction per line: growing a vector of large nodes line by
+            // line would copy it over and over.
+            instructions: Vec::with_capacity(line_count(source)),
             ..Dockerfile::default()
         },
     };

@@ -20,6 +20,16 @@ type Walk<T> = Result<T, Failure>;
 
 const MISSING_BRACE: &str = "syntax error: missing '}'";
 
+/// What a caller wants besides the joined result; what it does not want is not computed
+/// (most words are expanded only for their value).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Wants {
+    /// The result split into fields.
+    pub(super) fields: bool,
+    /// The names looked up, found or not.
+    pub(super) names: bool,
+}
+
 /// One expansion of one word.
 pub(super) struct Expander<'a> {
     lex: &'a ShellLex,
@@ -27,12 +37,18 @@ pub(super) struct Expander<'a> {
     pos: usize,
     env: &'a dyn VarLookup,
     raw_escapes: bool,
+    wants: Wants,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
 
 impl<'a> Expander<'a> {
-    pub(super) fn new(lex: &'a ShellLex, source: &'a str, env: &'a dyn VarLookup) -> Self {
+    pub(super) fn new(
+        lex: &'a ShellLex,
+        source: &'a str,
+        env: &'a dyn VarLookup,
+        wants: Wants,
+    ) -> Self {
         // Go's text/scanner skips a byte-order mark at the very start.
         let pos = if source.starts_with('\u{feff}') { 3 } else { 0 };
         Expander {
@@ -41,6 +57,7 @@ impl<'a> Expander<'a> {
             pos,
             env,
             raw_escapes: lex.raw_escapes,
+            wants,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         }
@@ -86,8 +103,8 @@ impl<'a> Expander<'a> {
     }
 
     fn walk_until_inner(&mut self, stop: Option<char>) -> Walk<(String, Vec<String>)> {
-        let mut result = String::new();
-        let mut fields = FieldSplitter::default();
+        let mut result = String::with_capacity(self.source.len() - self.pos);
+        let mut fields = FieldSplitter::new(self.wants.fields);
         let quotes_special = !self.lex.skip_process_quotes;
         while let Some(ch) = self.peek() {
             if Some(ch) == stop {
@@ -369,16 +386,16 @@ impl<'a> Expander<'a> {
     }
 
     fn lookup(&mut self, name: &str) -> Option<String> {
-        match self.env.lookup(name) {
-            Some(value) => {
-                self.matched.insert(name.to_string());
-                Some(value.to_string())
-            }
-            None => {
-                self.unmatched.insert(name.to_string());
-                None
-            }
+        let value = self.env.lookup(name);
+        if self.wants.names {
+            let seen = if value.is_some() {
+                &mut self.matched
+            } else {
+                &mut self.unmatched
+            };
+            seen.insert(name.to_string());
         }
+        value.map(str::to_string)
     }
 }
 

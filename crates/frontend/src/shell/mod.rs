@@ -10,7 +10,7 @@ mod pattern;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use expand::Expander;
+use expand::{Expander, Wants};
 
 /// Variable lookup used during expansion. Names are case-sensitive.
 pub trait VarLookup {
@@ -126,7 +126,12 @@ impl ShellLex {
 
     /// Expands `word` into one string (quotes removed), as BuildKit's `ProcessWord`.
     pub fn process_word(&self, word: &str, env: &dyn VarLookup) -> Result<String, ShellError> {
-        self.process_word_tracking(word, env)
+        let wants = Wants {
+            fields: false,
+            names: false,
+        };
+        Expander::new(self, word, env, wants)
+            .run()
             .map(|expansion| expansion.value)
     }
 
@@ -136,7 +141,12 @@ impl ShellLex {
         word: &str,
         env: &dyn VarLookup,
     ) -> Result<Vec<String>, ShellError> {
-        self.process_word_tracking(word, env)
+        let wants = Wants {
+            fields: true,
+            names: false,
+        };
+        Expander::new(self, word, env, wants)
+            .run()
             .map(|expansion| expansion.words)
     }
 
@@ -147,7 +157,11 @@ impl ShellLex {
         word: &str,
         env: &dyn VarLookup,
     ) -> Result<Expansion, ShellError> {
-        Expander::new(self, word, env).run()
+        let wants = Wants {
+            fields: true,
+            names: true,
+        };
+        Expander::new(self, word, env, wants).run()
     }
 }
 
