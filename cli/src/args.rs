@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rbuild", version, about = "A daemonless Dockerfile build engine")]
+#[command(
+    name = "rbuild",
+    version,
+    about = "A daemonless Dockerfile build engine"
+)]
 pub struct Cli {
     /// Store root (default: /var/lib/rbuild for root, $XDG_DATA_HOME/rbuild otherwise).
     #[arg(long, global = true, env = "RBUILD_ROOT", value_name = "DIR")]
@@ -19,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile (the default command).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List images in the local store.
     Images,
     /// Import an OCI image layout (directory or tar) or a docker-archive tar.
@@ -72,7 +76,11 @@ pub struct BuildArgs {
     pub cache_from: Vec<String>,
     /// Store size the cleanup after each build keeps to (`20GB`, `500MB`; `0` or `off`
     /// disables). Default: the smaller of 20 GB and 10% of the store's filesystem.
-    #[arg(long = "gc-keep-storage", env = "RBUILD_GC_KEEP_STORAGE", value_name = "SIZE")]
+    #[arg(
+        long = "gc-keep-storage",
+        env = "RBUILD_GC_KEEP_STORAGE",
+        value_name = "SIZE"
+    )]
     pub gc_keep_storage: Option<String>,
     /// Secret for `RUN --mount=type=secret`: `id=NAME,src=FILE` or `id=NAME,env=VAR`
     /// (`type=file|env` as buildx); may repeat.
@@ -153,7 +161,7 @@ pub enum DebugCommand {
         file: PathBuf,
     },
     /// Print the lowered build graph as Graphviz DOT.
-    Graph(BuildArgs),
+    Graph(Box<BuildArgs>),
 }
 
 const SUBCOMMANDS: &[&str] = &["build", "images", "load", "cache", "debug", "help"];
@@ -169,12 +177,11 @@ fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
         .skip(1)
         .position(|a| !a.to_string_lossy().starts_with('-'))
         .map(|i| i + 1);
-    let wants_help_or_version = args.iter().skip(1).any(|a| {
-        matches!(
-            a.to_str(),
-            Some("-h" | "--help" | "-V" | "--version")
-        )
-    }) && first_word.is_none();
+    let wants_help_or_version = args
+        .iter()
+        .skip(1)
+        .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version")))
+        && first_word.is_none();
     let names_subcommand = first_word
         .and_then(|i| args[i].to_str())
         .is_some_and(|w| SUBCOMMANDS.contains(&w));
@@ -213,7 +220,10 @@ mod tests {
 
     #[test]
     fn bare_context_means_build() {
-        assert_eq!(expand("rbuild -t app:1.0 ."), ["rbuild", "build", "-t", "app:1.0", "."]);
+        assert_eq!(
+            expand("rbuild -t app:1.0 ."),
+            ["rbuild", "build", "-t", "app:1.0", "."]
+        );
         assert_eq!(expand("rbuild ."), ["rbuild", "build", "."]);
     }
 
@@ -221,7 +231,10 @@ mod tests {
     fn subcommands_are_left_alone() {
         assert_eq!(expand("rbuild images"), ["rbuild", "images"]);
         assert_eq!(expand("rbuild build ."), ["rbuild", "build", "."]);
-        assert_eq!(expand("rbuild --root /r images"), ["rbuild", "--root", "/r", "images"]);
+        assert_eq!(
+            expand("rbuild --root /r images"),
+            ["rbuild", "--root", "/r", "images"]
+        );
         assert_eq!(expand("rbuild --help"), ["rbuild", "--help"]);
     }
 
@@ -258,7 +271,9 @@ mod tests {
         assert!(build.explain);
         assert_eq!(build.cache_to, ["type=local,dest=c"]);
         assert_eq!(build.cache_from.len(), 2);
-        let cli = Cli::parse_from(expand("rbuild cache prune --keep-storage 1GB --filter until=24h"));
+        let cli = Cli::parse_from(expand(
+            "rbuild cache prune --keep-storage 1GB --filter until=24h",
+        ));
         let Command::Cache(CacheCommand::Prune(prune)) = cli.command else {
             panic!("expected cache prune")
         };

@@ -260,10 +260,9 @@ fn source_date_epoch(build_args: &BTreeMap<String, String>) -> Result<Option<i64
         .cloned()
         .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok());
     match value.filter(|v| !v.is_empty()) {
-        Some(v) => Ok(Some(
-            v.parse::<i64>()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?,
-        )),
+        Some(v) => Ok(Some(v.parse::<i64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+        })?)),
         None => Ok(None),
     }
 }
@@ -308,5 +307,4 @@ mod tests {
         assert!(parse_output("type=zip,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
     }
-
 }

@@ -104,10 +104,19 @@ fn print_check(report: &CheckReport) {
     println!("verified {} blobs", report.blobs_verified);
     let findings: [(&str, usize); 6] = [
         ("corrupt blobs", report.corrupt_blobs.len()),
-        ("snapshots missing their directory", report.missing_snapshots.len()),
-        ("layer records missing their blob", report.dangling_layer_blobs.len()),
+        (
+            "snapshots missing their directory",
+            report.missing_snapshots.len(),
+        ),
+        (
+            "layer records missing their blob",
+            report.dangling_layer_blobs.len(),
+        ),
         ("broken image names", report.broken_images.len()),
-        ("cache records with unavailable layers", report.broken_records.len()),
+        (
+            "cache records with unavailable layers",
+            report.broken_records.len(),
+        ),
         (
             "crash leftovers (unrecorded snapshot directories, harmless)",
             report.orphan_snapshot_dirs.len(),
@@ -175,6 +184,8 @@ fn filesystem_size(path: &Path) -> Option<u64> {
     }
     // SAFETY: statvfs succeeded, so it initialized `stat`.
     let stat = unsafe { stat.assume_init() };
+    // The field types differ between targets; on some the conversion is the identity.
+    #[allow(clippy::useless_conversion)]
     Some(u64::from(stat.f_blocks).saturating_mul(u64::from(stat.f_frsize)))
 }
 
@@ -256,7 +267,10 @@ mod tests {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("5y").is_err());

@@ -10,13 +10,17 @@ use crate::args::BuildArgs;
 use crate::build;
 
 pub fn dump_ast(file: &Path) -> Result<()> {
-    let source = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let dockerfile = rbuild_frontend::parser::parse(&source).map_err(|e| {
         let name = file.display().to_string();
-        anyhow!("{}", rbuild_frontend::diagnostic::Diagnostic::from_parse_error(&name, &source, &e).render())
+        anyhow!(
+            "{}",
+            rbuild_frontend::diagnostic::Diagnostic::from_parse_error(&name, &source, &e).render()
+        )
     })?;
-    print!("{}", rbuild_frontend::dump::dump(&dockerfile));
+    // BuildKit's dump has no final newline; a command's output line does.
+    println!("{}", rbuild_frontend::dump::dump(&dockerfile));
     Ok(())
 }
 

@@ -25,7 +25,7 @@ pub fn solve_failure(error: &SolveError, inputs: &BuildInputs) -> anyhow::Error 
         .render(),
         None => format!("error: {message}"),
     };
-    if let StepFailure::CommandFailed { output_tail, .. } = &error.cause {
+    if let StepFailure::CommandFailed { output_tail, .. } = error.cause.as_ref() {
         if !output_tail.is_empty() {
             text.push_str("\nlast output:\n");
             for line in output_tail {

@@ -46,7 +46,11 @@ pub fn render(explanation: &BuildExplanation) -> Vec<String> {
         None => "explain: no earlier build of this Dockerfile on this store".to_string(),
     }];
     for step in &explanation.steps {
-        lines.push(format!("explain: {}: {}", step.name, verdict_text(&step.verdict)));
+        lines.push(format!(
+            "explain: {}: {}",
+            step.name,
+            verdict_text(&step.verdict)
+        ));
     }
     lines
 }
@@ -81,11 +85,9 @@ fn cause_text(cause: &Cause) -> String {
         ),
         Cause::KeyFormatChanged => "the cache key format changed (another rbuild version)".into(),
         Cause::InstructionReplaced { was } => format!("instruction changed (was: {was})"),
-        Cause::CommandChanged { before, after } => format!(
-            "command changed: {} → {}",
-            quoted(before),
-            quoted(after)
-        ),
+        Cause::CommandChanged { before, after } => {
+            format!("command changed: {} → {}", quoted(before), quoted(after))
+        }
         Cause::VariableChanged {
             name,
             before,
@@ -94,8 +96,12 @@ fn cause_text(cause: &Cause) -> String {
         } => format!(
             "{} {name} changed: {} → {}",
             if *build_arg { "build arg" } else { "env" },
-            before.as_deref().map_or_else(|| "(unset)".to_string(), quoted),
-            after.as_deref().map_or_else(|| "(unset)".to_string(), quoted)
+            before
+                .as_deref()
+                .map_or_else(|| "(unset)".to_string(), quoted),
+            after
+                .as_deref()
+                .map_or_else(|| "(unset)".to_string(), quoted)
         ),
         Cause::ContextFiles(changes) => files_text(changes),
         Cause::SourceChanged { source } => format!("source stage changed ({source})"),

@@ -61,7 +61,8 @@ impl Interrupts {
         for number in STOPPING_SIGNALS {
             // SAFETY: the handler only loads an atomic and calls write(2), both
             // async-signal-safe.
-            let previous = unsafe { libc::signal(number, on_signal as libc::sighandler_t) };
+            let previous =
+                unsafe { libc::signal(number, on_signal as *const () as libc::sighandler_t) };
             if previous == libc::SIG_ERR {
                 return Err(std::io::Error::last_os_error());
             }

@@ -37,8 +37,16 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         }
         store.layers().add_blob_layer(&layer.diff_id, &layer.blob)?;
     }
-    store_exact(store, &image.config_bytes, &descriptor_digest(&image.config)?)?;
-    store_exact(store, &image.manifest_bytes, &descriptor_digest(&image.manifest)?)?;
+    store_exact(
+        store,
+        &image.config_bytes,
+        &descriptor_digest(&image.config)?,
+    )?;
+    store_exact(
+        store,
+        &image.manifest_bytes,
+        &descriptor_digest(&image.manifest)?,
+    )?;
     let names = image_names(args, &image.names)?;
     for name in &names {
         store.images().tag(name, &image.manifest)?;
@@ -60,8 +68,9 @@ fn store_exact(store: &Store, bytes: &[u8], expected: &rbuild_oci::Digest) -> Re
 /// tag: the repository is then the archive's file name (`busybox` for `images/busybox`).
 fn image_names(args: &LoadArgs, archived: &[String]) -> Result<Vec<ImageReference>> {
     if let Some(tag) = &args.tag {
-        return Ok(vec![ImageReference::parse(tag)
-            .with_context(|| format!("invalid tag {tag:?}"))?]);
+        return Ok(vec![
+            ImageReference::parse(tag).with_context(|| format!("invalid tag {tag:?}"))?
+        ]);
     }
     let repository = repository_from_path(&args.path);
     let mut names = Vec::new();
@@ -79,7 +88,9 @@ fn image_names(args: &LoadArgs, archived: &[String]) -> Result<Vec<ImageReferenc
     }
     if names.is_empty() {
         names.push(ImageReference::parse(&repository).with_context(|| {
-            format!("the archive names no image; give one with -t (derived {repository:?} is invalid)")
+            format!(
+                "the archive names no image; give one with -t (derived {repository:?} is invalid)"
+            )
         })?);
     }
     Ok(names)

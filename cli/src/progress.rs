@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rbuild_solver::graph::VertexId;
-use rbuild_solver::progress::{ProgressEvent, ProgressSink};
+use rbuild_solver::progress::{LogStream, ProgressEvent, ProgressSink};
 
 use crate::args::ProgressMode;
 
@@ -63,12 +63,32 @@ pub struct PlainProgress {
 #[derive(Default)]
 struct PlainState {
     steps: StepNumbers,
-    partial_lines: HashMap<VertexId, Vec<u8>>,
+    /// Output after the last newline, per step and stream (stdout and stderr arrive
+    /// through separate pipes, so their bytes must not be joined into one line).
+    partial_lines: HashMap<(VertexId, LogStream), Vec<u8>>,
+}
+
+impl PlainState {
+    /// Prints what the step wrote after its last newline (a step's output is never clipped)
+    /// and returns the step's number.
+    fn finish_output(&mut self, vertex: VertexId, out: &mut impl Write) -> usize {
+        let n = self.steps.number(vertex);
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            if let Some(rest) = self.partial_lines.remove(&(vertex, stream)) {
+                if !rest.is_empty() {
+                    let _ = writeln!(out, "#{n} {}", String::from_utf8_lossy(&rest));
+                }
+            }
+        }
+        n
+    }
 }
 
 impl ProgressSink for PlainProgress {
     fn event(&self, event: ProgressEvent) {
-        let Ok(mut state) = self.state.lock() else { return };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         let mut out = std::io::stderr().lock();
         let _ = match event {
             ProgressEvent::Started { vertex, name } => {
@@ -78,10 +98,14 @@ impl ProgressSink for PlainProgress {
             ProgressEvent::Cached { vertex } => {
                 writeln!(out, "#{} CACHED", state.steps.number(vertex))
             }
-            ProgressEvent::Log { vertex, bytes, .. } => {
+            ProgressEvent::Log {
+                vertex,
+                stream,
+                bytes,
+            } => {
                 let n = state.steps.number(vertex);
                 let elapsed = state.steps.elapsed(vertex).as_secs_f64();
-                let pending = state.partial_lines.entry(vertex).or_default();
+                let pending = state.partial_lines.entry((vertex, stream)).or_default();
                 pending.extend_from_slice(&bytes);
                 let mut result = Ok(());
                 while let Some(end) = pending.iter().position(|&b| b == b'\n') {
@@ -92,14 +116,12 @@ impl ProgressSink for PlainProgress {
                 result
             }
             ProgressEvent::Done { vertex, duration } => {
-                let n = state.steps.number(vertex);
-                if let Some(rest) = state.partial_lines.remove(&vertex).filter(|r| !r.is_empty()) {
-                    let _ = writeln!(out, "#{n} {}", String::from_utf8_lossy(&rest));
-                }
+                let n = state.finish_output(vertex, &mut out);
                 writeln!(out, "#{n} DONE {:.1}s", duration.as_secs_f64())
             }
             ProgressEvent::Failed { vertex, message } => {
-                writeln!(out, "#{} ERROR: {message}", state.steps.number(vertex))
+                let n = state.finish_output(vertex, &mut out);
+                writeln!(out, "#{n} ERROR: {message}")
             }
         };
     }
@@ -127,7 +149,10 @@ impl TtyProgress {
 
     fn finish(state: &mut TtyState, vertex: VertexId, text: String) {
         if let Some(line) = state.lines.remove(&vertex) {
-            line.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            line.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             line.finish_with_message(text);
         }
     }
@@ -135,7 +160,9 @@ impl TtyProgress {
 
 impl ProgressSink for TtyProgress {
     fn event(&self, event: ProgressEvent) {
-        let Ok(mut state) = self.state.lock() else { return };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         match event {
             ProgressEvent::Started { vertex, name } => {
                 state.steps.start(vertex, &name);

@@ -19,7 +19,10 @@ pub fn run_environment(args: &BuildArgs, cancel: CancelToken) -> Result<RunEnvir
     Ok(RunEnvironment {
         cancel,
         secrets: parse_secrets(&args.secrets)?,
-        ssh: parse_ssh(&args.ssh, std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))?,
+        ssh: parse_ssh(
+            &args.ssh,
+            std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from),
+        )?,
         resources: Resources {
             memory_bytes: args.memory.as_deref().map(parse_memory).transpose()?,
             max_pids: args.pids_limit,
@@ -143,13 +146,22 @@ mod tests {
         );
         assert_eq!(
             parsed("type=env,id=GITHUB_TOKEN"),
-            ("GITHUB_TOKEN".into(), SecretSource::Env("GITHUB_TOKEN".into()))
+            (
+                "GITHUB_TOKEN".into(),
+                SecretSource::Env("GITHUB_TOKEN".into())
+            )
         );
         assert_eq!(
             parsed("type=env,id=gh,src=GH_TOKEN"),
             ("gh".into(), SecretSource::Env("GH_TOKEN".into()))
         );
-        for bad in ["src=x", "id=a,src=x,env=Y", "id=a,type=zip,src=x", "id=a,bogus=1", "id"] {
+        for bad in [
+            "src=x",
+            "id=a,src=x,env=Y",
+            "id=a,type=zip,src=x",
+            "id=a,bogus=1",
+            "id",
+        ] {
             assert!(parse_secret(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -165,7 +177,9 @@ mod tests {
         expected.insert("default", "/tmp/agent.sock".into());
         expected.insert("work", "/run/work.sock".into());
         assert_eq!(agents, expected);
-        let err = parse_ssh(&["default".into()], None).unwrap_err().to_string();
+        let err = parse_ssh(&["default".into()], None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SSH_AUTH_SOCK"), "{err}");
     }
 

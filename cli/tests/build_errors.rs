@@ -9,23 +9,37 @@ fn expect_failure(store: &TestStore, dockerfile: &str, extra: &[&str], needles: 
     let context = context_from(&[("Dockerfile", dockerfile), ("present.txt", "here\n")]);
     let out = store.build(context.path(), extra);
     let text = stderr(&out);
-    assert!(!out.status.success(), "expected failure for:\n{dockerfile}\n{text}");
+    assert!(
+        !out.status.success(),
+        "expected failure for:\n{dockerfile}\n{text}"
+    );
     for needle in needles {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     assert!(!text.contains("panicked"), "{text}");
-    let good = context_from(&[(
-        "Dockerfile",
-        "FROM busybox\nCOPY present.txt /p.txt\nRUN test -f /p.txt\n",
-    ), ("present.txt", "here\n")]);
-    assert_success(&store.build(good.path(), &["-t", "good:1"]), "good build after failure");
+    let good = context_from(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY present.txt /p.txt\nRUN test -f /p.txt\n",
+        ),
+        ("present.txt", "here\n"),
+    ]);
+    assert_success(
+        &store.build(good.path(), &["-t", "good:1"]),
+        "good build after failure",
+    );
 }
 
 #[test]
 fn unknown_instruction_names_its_line() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    expect_failure(&store, "FROM busybox\nRUN true\nRUNN echo\n", &[], &["Dockerfile:3", "RUNN"]);
+    expect_failure(
+        &store,
+        "FROM busybox\nRUN true\nRUNN echo\n",
+        &[],
+        &["Dockerfile:3", "RUNN"],
+    );
 }
 
 #[test]
@@ -56,7 +70,12 @@ fn failing_run_reports_exit_code_output_and_line() {
 fn unknown_base_image_names_its_line() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    expect_failure(&store, "FROM nosuchimage:1\nRUN true\n", &[], &["Dockerfile:1", "nosuchimage"]);
+    expect_failure(
+        &store,
+        "FROM nosuchimage:1\nRUN true\n",
+        &[],
+        &["Dockerfile:1", "nosuchimage"],
+    );
 }
 
 #[test]

@@ -16,7 +16,12 @@ fn build_hello_oci(store: &TestStore, out_dir: &Path) -> std::path::PathBuf {
     let tar = out_dir.join("hello.tar");
     let out = store.build(
         context.path(),
-        &["-t", "hello:1.0", "-o", &format!("type=oci,dest={}", tar.display())],
+        &[
+            "-t",
+            "hello:1.0",
+            "-o",
+            &format!("type=oci,dest={}", tar.display()),
+        ],
     );
     assert_success(&out, "build hello");
     tar
@@ -39,14 +44,26 @@ fn oci_archive_is_read_by_skopeo_and_umoci_with_expected_rootfs_and_config() {
 
     let config: Value = serde_json::from_str(&checked(
         "skopeo",
-        &["inspect", "--config", &format!("oci-archive:{}", tar.display())],
+        &[
+            "inspect",
+            "--config",
+            &format!("oci-archive:{}", tar.display()),
+        ],
     ))
     .unwrap();
     let c = &config["config"];
-    let env: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(env.contains(&"APP_HOME=/app"), "{env:?}");
     assert!(env.contains(&"GREETING=hello"), "{env:?}");
-    assert!(env.iter().any(|e| e.starts_with("PATH=")), "base PATH kept: {env:?}");
+    assert!(
+        env.iter().any(|e| e.starts_with("PATH=")),
+        "base PATH kept: {env:?}"
+    );
     assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
     assert_eq!(c["Cmd"], serde_json::json!(["cat /app/built.txt"]));
     assert_eq!(c["WorkingDir"], "/app");
@@ -54,17 +71,30 @@ fn oci_archive_is_read_by_skopeo_and_umoci_with_expected_rootfs_and_config() {
     assert_eq!(c["Labels"]["org.example.app"], "hello");
     assert!(c["ExposedPorts"].get("8080/tcp").is_some());
     let history = config["history"].as_array().unwrap();
-    assert!(history.iter().any(|h| h["created_by"].as_str().unwrap_or("").contains("adduser")));
+    assert!(history
+        .iter()
+        .any(|h| h["created_by"].as_str().unwrap_or("").contains("adduser")));
     let non_empty = history.iter().filter(|h| h["empty_layer"] != true).count();
-    assert_eq!(non_empty, config["rootfs"]["diff_ids"].as_array().unwrap().len());
+    assert_eq!(
+        non_empty,
+        config["rootfs"]["diff_ids"].as_array().unwrap().len()
+    );
 
     let layout = out_dir.path().join("layout");
     fs::create_dir(&layout).unwrap();
-    checked("tar", &["-xf", tar.to_str().unwrap(), "-C", layout.to_str().unwrap()]);
+    checked(
+        "tar",
+        &["-xf", tar.to_str().unwrap(), "-C", layout.to_str().unwrap()],
+    );
     let bundle = out_dir.path().join("bundle");
     checked(
         "umoci",
-        &["unpack", "--image", &format!("{}:1.0", layout.display()), bundle.to_str().unwrap()],
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:1.0", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
     );
     check_rootfs(&bundle.join("rootfs"));
 }
@@ -79,9 +109,16 @@ fn check_rootfs(rootfs: &Path) {
         let in_image = rootfs.join(image_path);
         let meta = fs::metadata(&in_image).unwrap_or_else(|e| panic!("{image_path}: {e}"));
         let source = fs::metadata(context.join(context_path)).unwrap();
-        assert_eq!(meta.mode() & 0o7777, source.mode() & 0o7777, "{image_path} mode");
+        assert_eq!(
+            meta.mode() & 0o7777,
+            source.mode() & 0o7777,
+            "{image_path} mode"
+        );
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "{image_path} owner");
-        assert_eq!(fs::read(&in_image).unwrap(), fs::read(context.join(context_path)).unwrap());
+        assert_eq!(
+            fs::read(&in_image).unwrap(),
+            fs::read(context.join(context_path)).unwrap()
+        );
     }
     assert!(fs::metadata(rootfs.join("app/src/main.sh")).unwrap().mode() & 0o111 != 0);
     let built = rootfs.join("app/built.txt");
@@ -89,8 +126,13 @@ fn check_rootfs(rootfs: &Path) {
     let meta = fs::metadata(&built).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o640);
     assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
-    assert!(fs::read_to_string(rootfs.join("etc/passwd")).unwrap().contains("app:x:1000"));
-    assert!(!rootfs.join("app/secret.txt").exists(), ".dockerignore honoured");
+    assert!(fs::read_to_string(rootfs.join("etc/passwd"))
+        .unwrap()
+        .contains("app:x:1000"));
+    assert!(
+        !rootfs.join("app/secret.txt").exists(),
+        ".dockerignore honoured"
+    );
     assert!(!rootfs.join("secret.txt").exists());
     let app_entries: Vec<String> = fs::read_dir(rootfs.join("app"))
         .unwrap()
@@ -111,7 +153,12 @@ fn docker_archive_is_read_by_skopeo_copy() {
     let archive = out_dir.path().join("hello-docker.tar");
     let out = store.build(
         context.path(),
-        &["-t", "hello:1.0", "-o", &format!("type=docker,dest={}", archive.display())],
+        &[
+            "-t",
+            "hello:1.0",
+            "-o",
+            &format!("type=docker,dest={}", archive.display()),
+        ],
     );
     assert_success(&out, "build hello (docker archive)");
     let oci_dir = out_dir.path().join("copied");
@@ -137,13 +184,28 @@ fn local_output_writes_the_rootfs_and_images_lists_the_tag() {
     let rootfs = out_dir.path().join("rootfs");
     let out = store.build(
         context.path(),
-        &["-t", "hello:1.0", "-o", &format!("type=local,dest={}", rootfs.display())],
+        &[
+            "-t",
+            "hello:1.0",
+            "-o",
+            &format!("type=local,dest={}", rootfs.display()),
+        ],
     );
     assert_success(&out, "build hello (local)");
     check_rootfs(&rootfs);
     let images = store.rbuild(&["images"]);
     assert_success(&images, "images");
     let listing = stdout(&images);
-    assert!(listing.lines().any(|l| l.starts_with("hello ") && l.contains("1.0")), "{listing}");
-    assert!(listing.lines().any(|l| l.starts_with("busybox ") && l.contains("latest")), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("hello ") && l.contains("1.0")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("busybox ") && l.contains("latest")),
+        "{listing}"
+    );
 }

@@ -19,16 +19,22 @@ RUN echo \"$N\" > /n && head -c 300000 /dev/urandom > /noise
 COPY f.txt /f.txt
 ";
 
-/// A build of variant `n`, exporting its root filesystem to `out`.
-fn spawn_build(store: &TestStore, context: &Path, n: usize, out: &Path, no_cache: bool) -> Child {
+/// A build of variant `n`, exporting to `output` (an `-o` spec) when given.
+fn spawn_build(
+    store: &TestStore,
+    context: &Path,
+    n: usize,
+    output: Option<String>,
+    no_cache: bool,
+) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rbuild"));
     command
         .arg("--root")
         .arg(store.root())
         .args(["build", "--progress", "plain", "--build-arg"])
         .arg(format!("N={n}"))
-        .args(["-t", &format!("stress:{}", n % 4), "-o"])
-        .arg(format!("type=local,dest={}", out.display()))
+        .args(["-t", &format!("stress:{}", n % 4)])
+        .args(output.iter().flat_map(|spec| ["-o", spec.as_str()]))
         .arg(context)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -36,6 +42,14 @@ fn spawn_build(store: &TestStore, context: &Path, n: usize, out: &Path, no_cache
         command.arg("--no-cache");
     }
     command.spawn().expect("spawn rbuild")
+}
+
+fn rootfs_to(out: &Path) -> Option<String> {
+    Some(format!("type=local,dest={}", out.display()))
+}
+
+fn archive_to(out: &Path) -> Option<String> {
+    Some(format!("type=oci,dest={}", out.display()))
 }
 
 fn assert_variant(out: &Path, n: usize) {
@@ -77,7 +91,10 @@ fn concurrent_builds_succeed_and_random_kills_leave_a_usable_store() {
     let builds: Vec<(usize, Child)> = (0..8)
         .map(|n| {
             let out = outputs.path().join(format!("out{n}"));
-            (n, spawn_build(&store, context.path(), n, &out, false))
+            (
+                n,
+                spawn_build(&store, context.path(), n, rootfs_to(&out), false),
+            )
         })
         .collect();
     for (n, child) in builds {
@@ -88,8 +105,8 @@ fn concurrent_builds_succeed_and_random_kills_leave_a_usable_store() {
 
     // How long one build that runs every step takes: kills land anywhere within it.
     let started = Instant::now();
-    let timing = outputs.path().join("timing");
-    let output = spawn_build(&store, context.path(), 99, &timing, true)
+    let timing = outputs.path().join("timing.tar");
+    let output = spawn_build(&store, context.path(), 99, archive_to(&timing), true)
         .wait_with_output()
         .unwrap();
     assert_success(&output, "timing build");
@@ -98,8 +115,10 @@ fn concurrent_builds_succeed_and_random_kills_leave_a_usable_store() {
     let mut random = Random::from_clock();
     let kills = 50;
     for round in 0..kills {
-        let out = outputs.path().join(format!("killed{round}"));
-        let mut child = spawn_build(&store, context.path(), round % 8, &out, true);
+        // Every third build also writes an archive, so kills land in exports too.
+        let archive = outputs.path().join(format!("killed{round}.tar"));
+        let output = (round % 3 == 0).then(|| archive_to(&archive)).flatten();
+        let mut child = spawn_build(&store, context.path(), round % 8, output, true);
         std::thread::sleep(Duration::from_millis(random.below(duration_ms)));
         child.kill().expect("SIGKILL the build");
         child.wait().unwrap();
@@ -109,16 +128,15 @@ fn concurrent_builds_succeed_and_random_kills_leave_a_usable_store() {
     assert_success(&check, "cache check after the kills");
     assert!(stdout(&check).contains("no damage"), "{}", stdout(&check));
 
-    let after = outputs.path().join("after");
-    let output = spawn_build(&store, context.path(), 5, &after, false)
-        .wait_with_output()
-        .unwrap();
-    assert_success(&output, "build after the kills");
-    assert_variant(&after, 5);
-    let uncached = outputs.path().join("uncached");
-    let output = spawn_build(&store, context.path(), 6, &uncached, true)
-        .wait_with_output()
-        .unwrap();
-    assert_success(&output, "uncached build after the kills");
-    assert_variant(&uncached, 6);
+    for (n, no_cache) in [(5, false), (6, true)] {
+        let out = outputs.path().join(format!("after{n}"));
+        let output = spawn_build(&store, context.path(), n, rootfs_to(&out), no_cache)
+            .wait_with_output()
+            .unwrap();
+        assert_success(
+            &output,
+            &format!("build after the kills (--no-cache: {no_cache})"),
+        );
+        assert_variant(&out, n);
+    }
 }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::{assert_success, copy_dir, repo_dir, stderr, steps, stdout, TestStore};
+use common::{assert_success, copy_dir, repo_dir, stderr, stdout, steps, TestStore};
 
 /// Builds `context`; returns the image id and the (step, cached) list.
 fn build(store: &TestStore, context: &Path) -> (String, Vec<(String, bool)>) {
@@ -46,7 +46,9 @@ fn renamed_recloned_and_touched_contexts_rerun_no_step() {
     copy_dir(&repo_dir().join("testdata/hello"), &checkout);
 
     let (image, first) = build(&store, &checkout);
-    assert!(first.iter().any(|(name, cached)| name.contains("RUN") && !cached));
+    assert!(first
+        .iter()
+        .any(|(name, cached)| name.contains("RUN") && !cached));
 
     let renamed = parent.path().join("renamed");
     fs::rename(&checkout, &renamed).unwrap();

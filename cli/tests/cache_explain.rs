@@ -87,7 +87,11 @@ fn every_miss_names_its_cause_and_hits_name_their_build() {
         "{with_arg:#?}"
     );
 
-    fs::write(dir.join("Dockerfile"), DOCKERFILE.replace("RUN echo", "RUN printf '%s\\n'")).unwrap();
+    fs::write(
+        dir.join("Dockerfile"),
+        DOCKERFILE.replace("RUN echo", "RUN printf '%s\\n'"),
+    )
+    .unwrap();
     let edited = explain(&store, dir, &["--build-arg", "NAME=you"]);
     let run = line(&edited, "RUN printf");
     assert!(

@@ -43,7 +43,10 @@ fn keep_storage_bounds_the_store_and_tagged_images_stay_usable() {
         build(&store, bulky.path(), &["--build-arg", &format!("N={n}")]);
     }
     let before = du_total(&store);
-    assert!(before > with_tagged + 7_000_000, "{before} vs {with_tagged}");
+    assert!(
+        before > with_tagged + 7_000_000,
+        "{before} vs {with_tagged}"
+    );
 
     let bound = with_tagged + 1_000_000;
     let out = store.rbuild(&["cache", "prune", "--keep-storage", &bound.to_string()]);

@@ -22,7 +22,10 @@ fn build(work: &Path, name: &str, context: &Path, epoch_as_arg: bool) -> (PathBu
     let root = work.join(format!("store-{name}"));
     let rbuild = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_rbuild"));
-        command.arg("--root").arg(&root).env_remove("SOURCE_DATE_EPOCH");
+        command
+            .arg("--root")
+            .arg(&root)
+            .env_remove("SOURCE_DATE_EPOCH");
         command
     };
     let out = rbuild().arg("load").arg(busybox_layout()).output().unwrap();
@@ -57,7 +60,10 @@ fn source_date_epoch_gives_identical_archives_from_fresh_stores() {
     let (oci_a, docker_a) = build(work.path(), "a", context.path(), false);
     std::thread::sleep(Duration::from_millis(1100));
     let (oci_b, docker_b) = build(work.path(), "b", context.path(), true);
-    assert!(fs::read(&oci_a).unwrap() == fs::read(&oci_b).unwrap(), "OCI archives differ");
+    assert!(
+        fs::read(&oci_a).unwrap() == fs::read(&oci_b).unwrap(),
+        "OCI archives differ"
+    );
     assert!(
         fs::read(&docker_a).unwrap() == fs::read(&docker_b).unwrap(),
         "docker archives differ"

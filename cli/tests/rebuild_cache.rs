@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use common::{assert_success, context_copy, stderr, steps, stdout, TestStore};
+use common::{assert_success, context_copy, stderr, stdout, steps, TestStore};
 
 fn build(store: &TestStore, context: &std::path::Path) -> (String, Vec<(String, bool)>) {
     let out = store.build(context, &["-t", "hello:1.0"]);
@@ -43,7 +43,9 @@ fn unchanged_and_touched_contexts_run_nothing_and_a_changed_file_reruns_from_its
     let context = context_copy("hello");
 
     let (first_id, first_steps) = build(&store, context.path());
-    assert!(first_steps.iter().any(|(name, cached)| name.contains("RUN") && !cached));
+    assert!(first_steps
+        .iter()
+        .any(|(name, cached)| name.contains("RUN") && !cached));
 
     // A later second: a fully cached rebuild must not pick up a new creation time.
     std::thread::sleep(Duration::from_millis(1100));
@@ -54,10 +56,16 @@ fn unchanged_and_touched_contexts_run_nothing_and_a_changed_file_reruns_from_its
         assert!(cached, "{name} should be CACHED on an unchanged rebuild");
     }
 
-    touch_all(context.path(), SystemTime::now() + Duration::from_secs(3600));
+    touch_all(
+        context.path(),
+        SystemTime::now() + Duration::from_secs(3600),
+    );
     let (third_id, third_steps) = build(&store, context.path());
     assert_eq!(third_id, first_id, "touch keeps the image");
-    assert!(third_steps.iter().all(|(_, cached)| *cached), "{third_steps:?}");
+    assert!(
+        third_steps.iter().all(|(_, cached)| *cached),
+        "{third_steps:?}"
+    );
 
     fs::write(context.path().join("src/data.txt"), "changed helper data\n").unwrap();
     let (fourth_id, fourth_steps) = build(&store, context.path());

@@ -24,18 +24,37 @@ fn run_sees_only_its_own_processes_files_and_hostname() {
     let context = context_from(&[("Dockerfile", &dockerfile)]);
     let out_dir = tempfile::tempdir().unwrap();
     let rootfs = out_dir.path().join("rootfs");
-    let out = store.build(context.path(), &["-o", &format!("type=local,dest={}", rootfs.display())]);
+    let out = store.build(
+        context.path(),
+        &["-o", &format!("type=local,dest={}", rootfs.display())],
+    );
     assert_success(&out, "isolation build");
 
     let ps = fs::read_to_string(rootfs.join("ps.txt")).unwrap();
-    let pids: Vec<u32> = ps.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    let pids: Vec<u32> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
     assert!(pids.contains(&1), "the build has its own PID 1: {ps}");
-    assert!(pids.len() <= 4, "only the build's processes are visible: {ps}");
+    assert!(
+        pids.len() <= 4,
+        "only the build's processes are visible: {ps}"
+    );
     assert!(pids.iter().all(|&p| p < 100), "no host pids: {ps}");
 
     let hostname = fs::read_to_string(rootfs.join("hostname.txt")).unwrap();
-    assert_ne!(hostname.trim(), host_name.trim(), "hostname differs from the host's");
-    assert_eq!(fs::read_to_string(rootfs.join("marker.txt")).unwrap().trim(), "invisible");
+    assert_ne!(
+        hostname.trim(),
+        host_name.trim(),
+        "hostname differs from the host's"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("marker.txt"))
+            .unwrap()
+            .trim(),
+        "invisible"
+    );
 }
 
 #[test]
@@ -63,5 +82,8 @@ fn independent_stages_overlap_in_time() {
         .position(|l| l.contains(" DONE "))
         .unwrap_or_else(|| panic!("no DONE line:\n{log}"));
     // Both sleeps start before any step finishes running: they overlap.
-    assert!(started("echo one") < first_done && started("echo two") < first_done, "{log}");
+    assert!(
+        started("echo one") < first_done && started("echo two") < first_done,
+        "{log}"
+    );
 }

@@ -151,8 +151,12 @@ pub fn steps(progress: &str) -> Vec<(String, bool)> {
     let mut names: Vec<(String, String)> = Vec::new();
     let mut cached = std::collections::HashSet::new();
     for line in progress.lines() {
-        let Some(rest) = line.strip_prefix('#') else { continue };
-        let Some((number, text)) = rest.split_once(' ') else { continue };
+        let Some(rest) = line.strip_prefix('#') else {
+            continue;
+        };
+        let Some((number, text)) = rest.split_once(' ') else {
+            continue;
+        };
         if text == "CACHED" {
             cached.insert(number.to_string());
         } else if text.starts_with('[') {

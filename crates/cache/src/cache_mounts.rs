@@ -93,8 +93,18 @@ impl CacheMounts<'_> {
         let cache = self.root.join(key.hex());
         std::fs::create_dir_all(&cache).map_err(|e| StoreError::io("creating", &cache, e))?;
         let lock = match sharing {
-            CacheMountSharing::Shared => wait_for(&cache, 0, FlockOperation::NonBlockingLockShared, keep_waiting)?,
-            CacheMountSharing::Locked => wait_for(&cache, 0, FlockOperation::NonBlockingLockExclusive, keep_waiting)?,
+            CacheMountSharing::Shared => wait_for(
+                &cache,
+                0,
+                FlockOperation::NonBlockingLockShared,
+                keep_waiting,
+            )?,
+            CacheMountSharing::Locked => wait_for(
+                &cache,
+                0,
+                FlockOperation::NonBlockingLockExclusive,
+                keep_waiting,
+            )?,
             CacheMountSharing::Private => Some(first_free(&cache)?),
         };
         let Some((instance, lock)) = lock else {
@@ -203,7 +213,9 @@ fn try_lock(path: &Path, operation: FlockOperation) -> Result<Option<File>, Stor
             Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
             Err(e) => return Err(StoreError::io("locking", path, e.into())),
         }
-        let held = file.metadata().map_err(|e| StoreError::io("reading", path, e))?;
+        let held = file
+            .metadata()
+            .map_err(|e| StoreError::io("reading", path, e))?;
         match std::fs::metadata(path) {
             Ok(current) if current.ino() == held.ino() && current.dev() == held.dev() => {
                 return Ok(Some(file));
@@ -252,11 +264,17 @@ mod tests {
     fn contents_persist_across_leases_and_count_in_disk_usage() {
         let (_dir, store) = store();
         let mounts = store.cache_mounts();
-        let first = mounts.acquire(&key("apt"), CacheMountSharing::Shared, &|| true).unwrap().unwrap();
+        let first = mounts
+            .acquire(&key("apt"), CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
         assert!(first.created());
         std::fs::write(first.dir().join("pkg.deb"), vec![7u8; 64 * 1024]).unwrap();
         drop(first);
-        let again = mounts.acquire(&key("apt"), CacheMountSharing::Shared, &|| true).unwrap().unwrap();
+        let again = mounts
+            .acquire(&key("apt"), CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
         assert!(!again.created());
         assert!(again.dir().join("pkg.deb").is_file());
         assert!(store.disk_usage().unwrap().cache_mounts >= 64 * 1024);
@@ -267,15 +285,32 @@ mod tests {
         let (_dir, store) = store();
         let mounts = store.cache_mounts();
         let k = key("go-build");
-        let a = mounts.acquire(&k, CacheMountSharing::Shared, &|| true).unwrap().unwrap();
-        let b = mounts.acquire(&k, CacheMountSharing::Shared, &|| true).unwrap().unwrap();
+        let a = mounts
+            .acquire(&k, CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
+        let b = mounts
+            .acquire(&k, CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
         assert_eq!(a.dir(), b.dir());
-        let private = mounts.acquire(&k, CacheMountSharing::Private, &|| true).unwrap().unwrap();
-        assert_ne!(private.dir(), a.dir(), "instance 0 is busy: a copy of its own");
-        let gave_up = mounts.acquire(&k, CacheMountSharing::Locked, &|| false).unwrap();
+        let private = mounts
+            .acquire(&k, CacheMountSharing::Private, &|| true)
+            .unwrap()
+            .unwrap();
+        assert_ne!(
+            private.dir(),
+            a.dir(),
+            "instance 0 is busy: a copy of its own"
+        );
+        let gave_up = mounts
+            .acquire(&k, CacheMountSharing::Locked, &|| false)
+            .unwrap();
         assert!(gave_up.is_none(), "locked waits while shared users hold it");
         drop((a, b));
-        let locked = mounts.acquire(&k, CacheMountSharing::Locked, &|| false).unwrap();
+        let locked = mounts
+            .acquire(&k, CacheMountSharing::Locked, &|| false)
+            .unwrap();
         assert!(locked.is_some());
     }
 
@@ -283,12 +318,20 @@ mod tests {
     fn prune_removes_only_unused_instances() {
         let (_dir, store) = store();
         let mounts = store.cache_mounts();
-        let busy = mounts.acquire(&key("busy"), CacheMountSharing::Shared, &|| true).unwrap().unwrap();
-        let idle = mounts.acquire(&key("idle"), CacheMountSharing::Shared, &|| true).unwrap().unwrap();
+        let busy = mounts
+            .acquire(&key("busy"), CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
+        let idle = mounts
+            .acquire(&key("idle"), CacheMountSharing::Shared, &|| true)
+            .unwrap()
+            .unwrap();
         std::fs::write(idle.dir().join("f"), "x").unwrap();
         let idle_dir = idle.dir().to_path_buf();
         drop(idle);
-        let kept = mounts.remove_unused(Some(Duration::from_secs(3600))).unwrap();
+        let kept = mounts
+            .remove_unused(Some(Duration::from_secs(3600)))
+            .unwrap();
         assert_eq!(kept.instances, 0, "recently used instances stay");
         let pruned = mounts.remove_unused(None).unwrap();
         assert_eq!(pruned.instances, 1);

@@ -18,7 +18,8 @@ use crate::error::{DbContext, StoreError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Schema versions in order; `PRAGMA user_version` records how many have been applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE snapshots (
     chain_id    TEXT PRIMARY KEY,
     parent      TEXT,
@@ -81,7 +82,8 @@ CREATE TABLE lease_blobs (
     digest   TEXT NOT NULL,
     PRIMARY KEY (lease_id, digest)
 ) WITHOUT ROWID;
-"#, r#"
+"#,
+    r#"
 CREATE TABLE builds (
     id          TEXT PRIMARY KEY,
     context_dir TEXT NOT NULL,
@@ -101,7 +103,8 @@ CREATE TABLE context_listings (
     listing BLOB NOT NULL,
     created INTEGER NOT NULL
 );
-"#];
+"#,
+];
 
 pub(crate) struct Database {
     connection: Mutex<Connection>,

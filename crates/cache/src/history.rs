@@ -147,11 +147,12 @@ impl BuildHistory {
 
     /// The listing of selection `digest`, if stored.
     pub fn listing(&self, digest: &Digest) -> Result<Option<String>, StoreError> {
-        let compressed: Option<Vec<u8>> = self.shared.db.read("reading a context listing", |c| {
-            c.prepare_cached("SELECT listing FROM context_listings WHERE digest = ?1")?
-                .query_row([digest.to_string()], |row| row.get(0))
-                .optional()
-        })?;
+        let compressed: Option<Vec<u8>> =
+            self.shared.db.read("reading a context listing", |c| {
+                c.prepare_cached("SELECT listing FROM context_listings WHERE digest = ?1")?
+                    .query_row([digest.to_string()], |row| row.get(0))
+                    .optional()
+            })?;
         compressed
             .map(|bytes| decompress(&bytes, &format!("context listing {digest}")))
             .transpose()
@@ -269,8 +270,12 @@ mod tests {
         assert_eq!(history.latest("/ctx", "Dockerfile").unwrap(), None);
         let listing = Digest::of(b"selection");
         history.record(&build("one", "/ctx", 10, &[])).unwrap();
-        history.record(&build("two", "/ctx", 20, &[listing.clone()])).unwrap();
-        history.record(&build("other", "/elsewhere", 30, &[])).unwrap();
+        history
+            .record(&build("two", "/ctx", 20, std::slice::from_ref(&listing)))
+            .unwrap();
+        history
+            .record(&build("other", "/elsewhere", 30, &[]))
+            .unwrap();
         let latest = history.latest("/ctx", "Dockerfile").unwrap().unwrap();
         assert_eq!(latest, build("two", "/ctx", 20, &[listing]));
         let recent: Vec<String> = history
@@ -291,7 +296,9 @@ mod tests {
         let dropped = Digest::of(b"dropped");
         history.put_listing(&kept, "a\tf 644 00\n").unwrap();
         history.put_listing(&dropped, "b\tf 644 11\n").unwrap();
-        history.record(&build("old", "/ctx", 1, &[dropped.clone()])).unwrap();
+        history
+            .record(&build("old", "/ctx", 1, std::slice::from_ref(&dropped)))
+            .unwrap();
         // Age both listings past the grace period.
         store
             .shared()

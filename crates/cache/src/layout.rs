@@ -4,7 +4,7 @@
 //! <root>/blobs/sha256/<hex>     content-addressed files
 //! <root>/snapshots/<chain hex>/ unpacked layers in overlay form (overlayfs lower dirs)
 //! <root>/tmp/                   staging, same filesystem so renames are atomic
-//! <root>/cache-mounts/          reserved for RUN --mount=type=cache
+//! <root>/cache-mounts/          RUN --mount=type=cache directories (see `cache_mounts`)
 //! <root>/meta.db                SQLite metadata (WAL)
 //! ```
 //!

@@ -69,6 +69,12 @@ impl ContextMemo {
         }
     }
 
+    /// Loads the rows of every file below `dir` (a context root about to be hashed) in one
+    /// query, so lookups made in any order never query again.
+    pub fn preload(&self, dir: &Path) {
+        self.load_subtree(dir);
+    }
+
     /// Loads the memo rows of every path below `dir` unless they are loaded already.
     fn load_subtree(&self, dir: &Path) {
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());

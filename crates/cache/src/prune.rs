@@ -51,8 +51,9 @@ pub struct PruneReport {
 
 impl Store {
     /// Removes unused cache records (per `policy`, least recently used first), every
-    /// snapshot and blob nothing holds any more, and the cache-mount instances no build is
-    /// using (those unused for `older_than`, when given).
+    /// snapshot and blob nothing holds any more, and — unless only `keep_storage` bounds the
+    /// prune — the cache-mount instances no build is using (those unused for `older_than`,
+    /// when given).
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
         self.shared().staging.clear_stale()?;
         let (report, trash) = self.shared().db.write("pruning the store", |tx| {
@@ -104,9 +105,13 @@ impl Store {
             remove_path(&path).at("removing pruned snapshot", &path)?;
         }
         let mut report = report;
-        let cache_mounts = self.cache_mounts().remove_unused(policy.older_than)?;
-        report.cache_mounts_removed = cache_mounts.instances;
-        report.bytes_reclaimed += cache_mounts.bytes;
+        // A size bound alone (the automatic cleanup) leaves cache mounts alone: they are
+        // what keeps the next build fast, and the bound counts them as fixed.
+        if policy.all || policy.older_than.is_some() || policy.keep_storage.is_none() {
+            let cache_mounts = self.cache_mounts().remove_unused(policy.older_than)?;
+            report.cache_mounts_removed = cache_mounts.instances;
+            report.bytes_reclaimed += cache_mounts.bytes;
+        }
         Ok(report)
     }
 

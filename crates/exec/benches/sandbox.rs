@@ -4,8 +4,8 @@
 //! measured in the same process: plain fork+exec of the host's `/bin/true`. A second case
 //! adds memory and pids limits, i.e. a cgroup per run.
 //!
-//! After criterion's report, the medians of interleaved samples are printed as a ratio to
-//! the baseline, which makes numbers from different machines comparable.
+//! After criterion's report, the medians of each case are printed as a ratio to the
+//! baseline, which makes numbers from different machines comparable.
 //!
 //! `harness = false` with our own `main`: the sandbox re-executes this binary as its init,
 //! so `init_hook` must run before criterion starts.
@@ -96,19 +96,21 @@ fn median(samples: &mut [Duration]) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// Interleaves the three cases so that machine noise hits them alike.
+/// Measures each case in a block of its own, right after criterion's runs (so every case
+/// is warm), and prints the medians against the baseline's.
 fn print_ratios(spec: &SandboxSpec, with_limits: &SandboxSpec, cancel: &CancelToken) {
-    let time = |f: &dyn Fn()| {
-        let started = Instant::now();
-        f();
-        started.elapsed()
+    let samples = |f: &dyn Fn()| -> Vec<Duration> {
+        (0..RATIO_SAMPLES)
+            .map(|_| {
+                let started = Instant::now();
+                f();
+                started.elapsed()
+            })
+            .collect()
     };
-    let (mut baseline, mut plain, mut limits) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RATIO_SAMPLES {
-        baseline.push(time(&host_true));
-        plain.push(time(&|| sandboxed_true(spec, cancel)));
-        limits.push(time(&|| sandboxed_true(with_limits, cancel)));
-    }
+    let mut baseline = samples(&host_true);
+    let mut plain = samples(&|| sandboxed_true(spec, cancel));
+    let mut limits = samples(&|| sandboxed_true(with_limits, cancel));
     let base = median(&mut baseline);
     for (name, samples) in [("run", &mut plain), ("run with limits", &mut limits)] {
         let m = median(samples);

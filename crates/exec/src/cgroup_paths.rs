@@ -130,8 +130,7 @@ mod tests {
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
-    const HYBRID_MEMBERSHIP: &str =
-        "8:pids:/\n4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/\n";
+    const HYBRID_MEMBERSHIP: &str = "8:pids:/\n4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/\n";
 
     #[test]
     fn hybrid_layouts_use_the_v1_controllers_below_our_own_cgroup() {

@@ -103,7 +103,11 @@ impl CommandLaunch {
             .and_then(|()| nix::unistd::setuid(self.uid))
         {
             let user = format!("{}:{}", self.uid, self.gid);
-            return Err(SandboxError::setup(SetupStage::Credentials, user, errno.into()));
+            return Err(SandboxError::setup(
+                SetupStage::Credentials,
+                user,
+                errno.into(),
+            ));
         }
         restrict_after_credentials()
     }

@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn hosts_names_localhost_and_the_sandbox() {
         let hosts = hosts_file("rbuild");
-        assert!(hosts.starts_with("127.0.0.1\tlocalhost rbuild\n"), "{hosts}");
+        assert!(
+            hosts.starts_with("127.0.0.1\tlocalhost rbuild\n"),
+            "{hosts}"
+        );
         assert!(hosts.contains("::1\tlocalhost"), "{hosts}");
     }
 
@@ -113,7 +116,10 @@ mod tests {
     #[test]
     fn an_isolated_network_drops_loopback_resolvers() {
         let host = "nameserver 127.0.0.53\nnameserver 10.0.0.2\n";
-        assert_eq!(resolv_conf(host, NetworkMode::None), "nameserver 10.0.0.2\n");
+        assert_eq!(
+            resolv_conf(host, NetworkMode::None),
+            "nameserver 10.0.0.2\n"
+        );
         let only_loopback = "nameserver 127.0.0.53\n";
         assert_eq!(
             resolv_conf(only_loopback, NetworkMode::None),

@@ -58,7 +58,8 @@ pub(crate) fn prepare(
 pub(crate) fn attach(prepared: Vec<PreparedMount>) -> Result<Vec<String>, SandboxError> {
     let mut created = Vec::new();
     for mount in prepared {
-        let fail = |e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, &mount.target, e);
+        let fail =
+            |e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, &mount.target, e);
         let (resolved, stubs) = ensure_mountpoint(&mount.target, mount.kind)?;
         created.extend(stubs);
         move_mount(
@@ -70,7 +71,8 @@ pub(crate) fn attach(prepared: Vec<PreparedMount>) -> Result<Vec<String>, Sandbo
         )
         .map_err(|e| fail(e.into()))?;
         if mount.read_only {
-            let flags = MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
+            let flags =
+                MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
             mount_remount(&resolved, flags, "").map_err(|e| fail(e.into()))?;
         }
     }
@@ -82,7 +84,8 @@ fn detached_tree(
     scratch: &Scratch,
     index: usize,
 ) -> Result<OwnedFd, SandboxError> {
-    let fail = |path: &Path, e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, path, e);
+    let fail =
+        |path: &Path, e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, path, e);
     match &m.source {
         MountSource::HostPath { path } => clone_tree(CWD, path).map_err(|e| fail(path, e)),
         MountSource::Layers {
@@ -91,7 +94,14 @@ fn detached_tree(
             upper,
         } => {
             let mountpoint = scratch.dir(&format!("mount-{index}"), &[])?;
-            mount_layers(lowers, upper.as_ref(), m.read_only, scratch, index, &mountpoint)?;
+            mount_layers(
+                lowers,
+                upper.as_ref(),
+                m.read_only,
+                scratch,
+                index,
+                &mountpoint,
+            )?;
             clone_subpath(&mountpoint, subpath).map_err(|e| fail(&mountpoint.join(subpath), e))
         }
         MountSource::Tmpfs { size_bytes } => {
@@ -112,7 +122,8 @@ fn detached_tree(
             let shown = Path::new(&m.target);
             mount_tmpfs(&mountpoint, "mode=755,size=16m").map_err(|e| fail(shown, e))?;
             let file = mountpoint.join("file");
-            write_private_file(&file, &contents.0, *mode, *uid, *gid).map_err(|e| fail(shown, e))?;
+            write_private_file(&file, &contents.0, *mode, *uid, *gid)
+                .map_err(|e| fail(shown, e))?;
             clone_tree(CWD, &file).map_err(|e| fail(shown, e))
         }
     }

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn invalid_mounts_are_named() {
         let tmpfs = MountSource::Tmpfs { size_bytes: None };
-        let err = mount("/", tmpfs.clone()).validate().unwrap_err().to_string();
+        let err = mount("/", tmpfs.clone())
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"/\""), "{err}");
         assert!(mount("/cache", tmpfs).validate().is_ok());
         let layers = MountSource::Layers {

@@ -19,9 +19,9 @@ use crate::command::CommandLaunch;
 use crate::container_root::enter_container_root;
 use crate::error::{SandboxError, SetupStage};
 use crate::identity::resolve_account;
+use crate::init::InitRequest;
 use crate::network::bring_up_loopback;
 use crate::report::{InitMessage, ReportSender};
-use crate::init::InitRequest;
 
 /// The status PID 1 exits with when it could not start the command (the report says why).
 pub(crate) const SETUP_FAILED_STATUS: i32 = 125;

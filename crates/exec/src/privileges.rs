@@ -47,7 +47,10 @@ pub(crate) fn restrict_before_credentials() -> Result<(), SandboxError> {
     let mask = default_mask();
     // SAFETY: prctl with integer arguments only.
     unsafe {
-        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")?;
+        check(
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+            "no_new_privs",
+        )?;
         for cap in (0..=MAX_CAPABILITY).filter(|cap| mask & (1 << cap) == 0) {
             let dropped = libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
             // EINVAL: this kernel does not know the capability, so nothing to drop.

@@ -89,8 +89,8 @@ impl SyscallFilter {
     /// Decodes a program from `compiled_program` (done before the fork: it allocates).
     pub(crate) fn from_program(bytes: &[u8]) -> Result<SyscallFilter, SandboxError> {
         const SIZE: usize = std::mem::size_of::<libc::sock_filter>();
-        if bytes.is_empty() || bytes.len() % SIZE != 0 || bytes.len() / SIZE > u16::MAX as usize
-        {
+        let whole_instructions = bytes.chunks_exact(SIZE).remainder().is_empty();
+        if bytes.is_empty() || !whole_instructions || bytes.len() / SIZE > u16::MAX as usize {
             return Err(SandboxError::InvalidSpec {
                 reason: format!("a seccomp program of {} bytes is malformed", bytes.len()),
             });
@@ -127,7 +127,11 @@ impl SyscallFilter {
             Ok(())
         } else {
             let e = std::io::Error::last_os_error();
-            Err(SandboxError::setup(SetupStage::Seccomp, "seccomp filter", e))
+            Err(SandboxError::setup(
+                SetupStage::Seccomp,
+                "seccomp filter",
+                e,
+            ))
         }
     }
 }

@@ -84,8 +84,11 @@ pub(crate) const NATIVE_ONLY_SYSCALLS: &[&str] = &[
     "set_tls",
 ];
 #[cfg(target_arch = "s390x")]
-pub(crate) const NATIVE_ONLY_SYSCALLS: &[&str] =
-    &["s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"];
+pub(crate) const NATIVE_ONLY_SYSCALLS: &[&str] = &[
+    "s390_pci_mmio_read",
+    "s390_pci_mmio_write",
+    "s390_runtime_instr",
+];
 #[cfg(target_arch = "riscv64")]
 pub(crate) const NATIVE_ONLY_SYSCALLS: &[&str] = &["riscv_flush_icache"];
 #[cfg(target_arch = "powerpc64")]

@@ -31,9 +31,16 @@ pub(crate) fn plant(base: &Path, target: &str, kind: MountpointKind) {
     let Some(parts) = target_components(target) else {
         return;
     };
-    let path: PathBuf = parts.iter().fold(base.to_path_buf(), |p, part| p.join(part));
+    let path: PathBuf = parts
+        .iter()
+        .fold(base.to_path_buf(), |p, part| p.join(part));
     let Some(parent) = path.parent() else { return };
-    if DirBuilder::new().recursive(true).mode(0o755).create(parent).is_err() {
+    if DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(parent)
+        .is_err()
+    {
         return;
     }
     let _ = match kind {
@@ -57,11 +64,14 @@ pub(crate) fn ensure_mountpoint(
     target: &str,
     kind: MountpointKind,
 ) -> Result<(PathBuf, Vec<String>), SandboxError> {
-    let fail = |path: &Path, e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, path, e);
+    let fail =
+        |path: &Path, e: std::io::Error| SandboxError::setup(SetupStage::ExtraMount, path, e);
     let parts = target_components(target).ok_or_else(|| SandboxError::InvalidSpec {
         reason: format!("mount target {target:?} is not an absolute path below /"),
     })?;
-    let root_dev = std::fs::metadata("/").map_err(|e| fail(Path::new("/"), e))?.dev();
+    let root_dev = std::fs::metadata("/")
+        .map_err(|e| fail(Path::new("/"), e))?
+        .dev();
     let mut pending: VecDeque<OsString> = parts.into_iter().map(OsString::from).collect();
     let mut path = PathBuf::from("/");
     let mut created = Vec::new();
@@ -205,7 +215,11 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         plant(base.path(), "/run/secrets/token", MountpointKind::File);
         plant(base.path(), "/var/cache/apt", MountpointKind::Directory);
-        plant(base.path(), "/run/secrets/token/inner", MountpointKind::Directory);
+        plant(
+            base.path(),
+            "/run/secrets/token/inner",
+            MountpointKind::Directory,
+        );
         assert!(base.path().join("run/secrets/token").is_file());
         assert!(base.path().join("var/cache/apt").is_dir());
     }

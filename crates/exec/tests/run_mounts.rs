@@ -68,7 +68,9 @@ fn host_paths_persist_writes_unless_read_only() -> TestResult {
     check(stdout == "from host\nread only\nrefused\n", || {
         format!("stdout {stdout:?}")
     })?;
-    check(read(&rw.join("new"))? == "kept\n", || "write did not persist".into())?;
+    check(read(&rw.join("new"))? == "kept\n", || {
+        "write did not persist".into()
+    })?;
     Ok(Verdict::Passed)
 }
 
@@ -106,11 +108,12 @@ fn layer_views_discard_writes_and_keep_subpaths_inside() -> TestResult {
         ),
     ];
     let stdout = run_ok(&spec)?;
-    check(
-        stdout == "main.c\nold.c\nescape\nsrc\nscratch\n",
-        || format!("stdout {stdout:?}"),
-    )?;
-    check(!top.join("src/new.c").exists(), || "write reached a layer".into())?;
+    check(stdout == "main.c\nold.c\nescape\nsrc\nscratch\n", || {
+        format!("stdout {stdout:?}")
+    })?;
+    check(!top.join("src/new.c").exists(), || {
+        "write reached a layer".into()
+    })?;
     let upper = entries(&c.upper())?;
     check(upper.is_empty(), || format!("upper dir has {upper:?}"))?;
     Ok(Verdict::Passed)
@@ -120,7 +123,10 @@ fn layer_views_can_keep_writes_in_a_given_upper() -> TestResult {
     let c = container!();
     let base = c.dir.path().join("seed");
     write(&base.join("seed.txt"), "seed\n")?;
-    let (upper, work) = (c.dir.path().join("keep/upper"), c.dir.path().join("keep/work"));
+    let (upper, work) = (
+        c.dir.path().join("keep/upper"),
+        c.dir.path().join("keep/work"),
+    );
     for dir in [&upper, &work] {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
@@ -135,7 +141,9 @@ fn layer_views_can_keep_writes_in_a_given_upper() -> TestResult {
         false,
     )];
     check(run_ok(&spec)? == "seed\n", || "seed not visible".into())?;
-    check(read(&upper.join("added"))? == "more\n", || "write not kept".into())?;
+    check(read(&upper.join("added"))? == "more\n", || {
+        "write not kept".into()
+    })?;
     Ok(Verdict::Passed)
 }
 
@@ -179,13 +187,16 @@ fn secret_files_have_their_owner_and_mode_and_touch_no_disk() -> TestResult {
         true,
     )];
     let stdout = run_ok(&spec)?;
-    check(stdout == format!("{secret}\n440 1000 1001\nread-only\n"), || {
-        format!("stdout {stdout:?}")
-    })?;
+    check(
+        stdout == format!("{secret}\n440 1000 1001\nread-only\n"),
+        || format!("stdout {stdout:?}"),
+    )?;
     let upper = entries(&c.upper())?;
     check(upper.is_empty(), || format!("upper dir has {upper:?}"))?;
     let on_disk = files_containing(c.dir.path(), secret.as_bytes());
-    check(on_disk.is_empty(), || format!("secret written to {on_disk:?}"))?;
+    check(on_disk.is_empty(), || {
+        format!("secret written to {on_disk:?}")
+    })?;
     Ok(Verdict::Passed)
 }
 
@@ -228,7 +239,9 @@ fn missing_mountpoints_leave_no_stubs_in_the_layer() -> TestResult {
     check(run_ok(&spec)? == "ok\n", || "mountpoints missing".into())?;
     let upper = c.upper();
     for stub in ["deep", "var/made"] {
-        check(!upper.join(stub).exists(), || format!("stub {stub} left in upper"))?;
+        check(!upper.join(stub).exists(), || {
+            format!("stub {stub} left in upper")
+        })?;
     }
     Ok(Verdict::Passed)
 }
@@ -243,7 +256,10 @@ fn memory_limit_kills_the_step() -> TestResult {
     let out = capture(&spec).map_err(|e| e.to_string())?;
     // awk is OOM-killed before its 256 MiB string exists; the shell goes on.
     check(out.stdout == "survived\n", || {
-        format!("a 256 MiB string fit in 64 MiB: {:?} {:?}", out.stdout, out.stderr)
+        format!(
+            "a 256 MiB string fit in 64 MiB: {:?} {:?}",
+            out.stdout, out.stderr
+        )
     })?;
     Ok(Verdict::Passed)
 }
@@ -298,7 +314,11 @@ fn background_processes_and_cgroups_are_gone_after_the_run() -> TestResult {
     let before = host_mounts()?;
     let marker = sleep_marker(7);
     let mut spec = sh(&c, &format!("({marker} &); {marker} & echo started"));
-    spec.mounts = vec![mount("/tmpfs", MountSource::Tmpfs { size_bytes: None }, false)];
+    spec.mounts = vec![mount(
+        "/tmpfs",
+        MountSource::Tmpfs { size_bytes: None },
+        false,
+    )];
     spec.resources.max_pids = Some(100);
     check(run_ok(&spec)? == "started\n", || "no output".into())?;
     no_host_processes_with(&marker)?;
@@ -313,7 +333,11 @@ fn cancelling_kills_everything_and_cleans_up() -> TestResult {
     let before = host_mounts()?;
     let marker = sleep_marker(8);
     let mut spec = sh(&c, &format!("({marker} &); {marker}"));
-    spec.mounts = vec![mount("/tmpfs", MountSource::Tmpfs { size_bytes: None }, false)];
+    spec.mounts = vec![mount(
+        "/tmpfs",
+        MountSource::Tmpfs { size_bytes: None },
+        false,
+    )];
     spec.resources.memory_bytes = Some(256 << 20);
     let cancel = CancelToken::new().map_err(|e| e.to_string())?;
     let canceller = cancel.clone();

@@ -346,6 +346,37 @@ fn stages_based_on_stages_inherit_their_state() {
 }
 
 #[test]
+fn the_history_covers_the_stages_the_target_is_built_from_and_no_other() {
+    let def = lower(
+        "FROM busybox AS tools\n\
+         ENV TOOL=1\n\
+         RUN make-tool\n\
+         FROM busybox AS base\n\
+         ENV BASE=1\n\
+         FROM base AS middle\n\
+         LABEL stage=middle\n\
+         FROM middle\n\
+         COPY --from=tools /tool /tool\n",
+    );
+    let texts = history(&def);
+    assert_eq!(
+        texts[texts.len() - 3..],
+        [
+            "ENV BASE=1",
+            "LABEL stage=middle",
+            "COPY /tool /tool # buildkit"
+        ]
+    );
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("TOOL") || t.contains("make-tool")),
+        "a stage only copied from adds no history: {texts:?}"
+    );
+    assert_eq!(def.image.history_layers.len(), texts.len());
+}
+
+#[test]
 fn graph_is_rendered_as_dot() {
     let def = lower("FROM busybox AS a\nRUN x\nFROM busybox\nCOPY --from=a /x /x\n");
     let dot = rbuild_frontend::graph_dot(&def);

@@ -156,8 +156,7 @@ mod tests {
         let config: ImageConfig = serde_json::from_str(text).unwrap();
         assert_eq!(config.env_value("PATH"), Some("/usr/bin:/bin"));
         assert_eq!(config.platform().to_string(), "linux/amd64");
-        let again: ImageConfig =
-            serde_json::from_slice(&config.to_canonical_json()).unwrap();
+        let again: ImageConfig = serde_json::from_slice(&config.to_canonical_json()).unwrap();
         assert_eq!(again, config);
         assert_eq!(again.to_canonical_json(), config.to_canonical_json());
     }

@@ -40,7 +40,10 @@ mod tests {
         let digest = Digest::of(b"layer");
         let d = descriptor(crate::media_types::OCI_LAYER_GZIP, &digest, 5);
         assert_eq!(descriptor_digest(&d).unwrap(), digest);
-        assert_eq!(d.media_type().to_string(), crate::media_types::OCI_LAYER_GZIP);
+        assert_eq!(
+            d.media_type().to_string(),
+            crate::media_types::OCI_LAYER_GZIP
+        );
         assert_eq!(d.size(), 5);
     }
 }

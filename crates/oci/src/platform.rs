@@ -73,7 +73,14 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let arch = arch.to_ascii_lowercase();
     let variant = variant.to_ascii_lowercase();
     match arch.as_str() {
-        "x86_64" | "x86-64" | "amd64" => ("amd64".into(), if variant == "v1" { String::new() } else { variant }),
+        "x86_64" | "x86-64" | "amd64" => (
+            "amd64".into(),
+            if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            },
+        ),
         "i386" | "386" => ("386".into(), String::new()),
         "aarch64" | "arm64" => match variant.as_str() {
             "8" | "v8" | "v8.0" => ("arm64".into(), String::new()),

@@ -219,7 +219,9 @@ fn valid_domain(domain: &str) -> bool {
     let host_ok = !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -234,7 +236,9 @@ fn valid_tag(tag: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 128
         && word(bytes[0])
-        && bytes[1..].iter().all(|&b| word(b) || b == b'.' || b == b'-')
+        && bytes[1..]
+            .iter()
+            .all(|&b| word(b) || b == b'.' || b == b'-')
 }
 
 impl fmt::Display for ImageReference {
@@ -276,8 +280,14 @@ mod tests {
     #[test]
     fn docker_hub_names_normalize() {
         assert_eq!(full("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(full("library/busybox:1.36"), "docker.io/library/busybox:1.36");
-        assert_eq!(full("index.docker.io/user/app"), "docker.io/user/app:latest");
+        assert_eq!(
+            full("library/busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
+        assert_eq!(
+            full("index.docker.io/user/app"),
+            "docker.io/user/app:latest"
+        );
         assert_eq!(full("user/app:v1"), "docker.io/user/app:v1");
     }
 
@@ -285,7 +295,10 @@ mod tests {
     fn registries_with_ports_and_localhost_keep_their_domain() {
         assert_eq!(full("localhost/app"), "localhost/app:latest");
         assert_eq!(full("127.0.0.1:5000/a/b:c"), "127.0.0.1:5000/a/b:c");
-        assert_eq!(full("registry.example.com/app"), "registry.example.com/app:latest");
+        assert_eq!(
+            full("registry.example.com/app"),
+            "registry.example.com/app:latest"
+        );
     }
 
     #[test]
@@ -307,7 +320,10 @@ mod tests {
 
     #[test]
     fn bad_names_are_rejected() {
-        assert!(matches!(ImageReference::parse("Busybox"), Err(ReferenceError::Uppercase(_))));
+        assert!(matches!(
+            ImageReference::parse("Busybox"),
+            Err(ReferenceError::Uppercase(_))
+        ));
         assert!(ImageReference::parse("").is_err());
         assert!(ImageReference::parse("app:").is_err());
         assert!(ImageReference::parse("app:-x").is_err());

@@ -74,6 +74,8 @@ pub(crate) fn select_from_context(
         allow_empty_wildcard: false,
     };
     let matches = select_sources_excluding(root, paths, &options, &excludes)?;
+    // One query for the whole context, whatever order the parallel hashing asks in.
+    store.context_memo().preload(root);
     let digested = digest_selection_with_files(&matches, store.context_memo())?;
     Ok(ContextSelection {
         matches,

@@ -11,7 +11,8 @@ pub struct SolveError {
     /// The vertex's display name (`[2/4] RUN make`), empty when no vertex is involved.
     pub name: String,
     pub location: Option<SourceLocation>,
-    pub cause: StepFailure,
+    /// Boxed: the failure carries sandbox and store errors and would bloat every `Result`.
+    pub cause: Box<StepFailure>,
 }
 
 /// The cause of a failed step.
@@ -55,7 +56,7 @@ impl SolveError {
             vertex: None,
             name: String::new(),
             location: None,
-            cause: cause.into(),
+            cause: Box::new(cause.into()),
         }
     }
 }

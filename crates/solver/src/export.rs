@@ -75,7 +75,11 @@ fn export_image_parts(
 ) -> Result<ExportImage, StepFailure> {
     let mut layers = Vec::with_capacity(image.chain.layers.len());
     for index in 0..image.chain.layers.len() {
-        layers.push(store.layers().layer_blob(&image.chain, index, compression)?);
+        layers.push(
+            store
+                .layers()
+                .layer_blob(&image.chain, index, compression)?,
+        );
     }
     let (manifest, manifest_bytes) = store_manifest(store, image, layers.clone())?;
     let (config_bytes, config_digest) = image.config_blob();

@@ -32,10 +32,12 @@ pub fn resolve_local_image(
     let target = store.images().get(reference)?.ok_or_else(|| {
         image_error("not found in the local store (load it with `rbuild load`)".to_string())
     })?;
-    let manifest = if media_types::is_index(&target.media_type().to_string()) {
+    let manifest = if media_types::is_index(target.media_type().as_ref()) {
         let index: ImageIndex = read_json(store, target.digest().as_ref())?;
         pick_platform(&index, platform).ok_or_else(|| {
-            image_error(format!("no image for platform {platform} in the local store"))
+            image_error(format!(
+                "no image for platform {platform} in the local store"
+            ))
         })?
     } else {
         target
@@ -91,7 +93,10 @@ pub fn image_chain(store: &Store, manifest: &Digest) -> Result<SnapshotChain, St
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(store: &Store, digest: &str) -> Result<T, StepFailure> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    digest: &str,
+) -> Result<T, StepFailure> {
     let digest: Digest = digest.parse().map_err(|e| StepFailure::Image {
         reference: digest.to_string(),
         message: format!("invalid digest: {e}"),
@@ -130,9 +135,8 @@ pub fn assemble_image(
     outcome: &SolveOutcome,
     epoch: Option<i64>,
 ) -> BuiltImage {
-    let vertex_time = |v: VertexId| {
-        epoch.or_else(|| outcome.results.get(&v).and_then(|r| r.created))
-    };
+    let vertex_time =
+        |v: VertexId| epoch.or_else(|| outcome.results.get(&v).and_then(|r| r.created));
     let latest = epoch.or_else(|| {
         template
             .history_layers
@@ -165,7 +169,10 @@ pub fn assemble_image(
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 

@@ -165,13 +165,24 @@ fn mount_material(
             "type": "tmpfs", "target": target, "size": size,
         }),
         RunMount::Secret {
-            id, target, env, required, mode, uid, gid,
+            id,
+            target,
+            env,
+            required,
+            mode,
+            uid,
+            gid,
         } => json!({
             "type": "secret", "id": id, "target": target, "env": env,
             "required": required, "mode": mode, "uid": uid, "gid": gid,
         }),
         RunMount::Ssh {
-            id, target, required, mode, uid, gid,
+            id,
+            target,
+            required,
+            mode,
+            uid,
+            gid,
         } => json!({
             "type": "ssh", "id": id, "target": target,
             "required": required, "mode": mode, "uid": uid, "gid": gid,
@@ -253,7 +264,10 @@ mod tests {
             },
         );
         let text = material.to_json();
-        assert!(text.starts_with(r#"{"op":{"args":["true"],"cwd":"/""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"op":{"args":["true"],"cwd":"/""#),
+            "{text}"
+        );
         assert_eq!(material.key(), Digest::of(text.as_bytes()));
     }
 }

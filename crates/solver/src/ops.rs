@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use rbuild_cache::{SnapshotChain, Store};
+use rbuild_cache::{SnapshotChain, Store, UpperDir};
 use rbuild_exec::{LayerStack, OutputStream, SandboxError, SandboxSpec};
 use rbuild_fileop::copy::{copy_into_root, make_dir_all, write_inline_files, CopyOptions};
 use rbuild_fileop::patterns::PathPatterns;
@@ -13,8 +13,8 @@ use rbuild_fileop::select::{select_sources_excluding, SelectOptions};
 
 use crate::context::ContextSelection;
 use crate::error::StepFailure;
-use crate::mounts::{provide, MountInputs};
 use crate::graph::{CopyOp, CopySource, MkdirOp, NetworkMode, RunOp, VertexId};
+use crate::mounts::{provide, MountInputs};
 use crate::progress::{LogStream, ProgressEvent, ProgressSink};
 
 /// The hostname RUN steps see.
@@ -30,6 +30,22 @@ pub(crate) struct StepContext<'a> {
     pub epoch: Option<i64>,
 }
 
+/// A new, empty upper dir over `parent`'s snapshots: the overlay stack a step writes its
+/// layer into. The upper dir is removed when dropped unless committed.
+pub(crate) fn fresh_layer_over(
+    store: &Store,
+    parent: &SnapshotChain,
+) -> Result<(UpperDir, LayerStack), StepFailure> {
+    let layers = store.layers();
+    let upper = layers.new_upper()?;
+    let stack = LayerStack {
+        lowers: layers.lower_dirs(parent)?,
+        upper: upper.upper().to_path_buf(),
+        work: upper.work().to_path_buf(),
+    };
+    Ok((upper, stack))
+}
+
 /// Runs a RUN step: its mounts provided, its command in the sandbox over `parent`, the
 /// upper dir committed as the layer.
 pub(crate) fn run(
@@ -38,18 +54,13 @@ pub(crate) fn run(
     parent: &SnapshotChain,
     mounts: &MountInputs<'_>,
 ) -> Result<SnapshotChain, StepFailure> {
-    let layers = cx.store.layers();
-    let upper = layers.new_upper()?;
+    let (upper, rootfs) = fresh_layer_over(cx.store, parent)?;
     let provided = provide(op, mounts)?;
     let mut env = op.env.clone();
     env.extend(op.uncached_env.iter().cloned());
     env.extend(provided.env.iter().cloned());
     let spec = SandboxSpec {
-        rootfs: LayerStack {
-            lowers: layers.lower_dirs(parent)?,
-            upper: upper.upper().to_path_buf(),
-            work: upper.work().to_path_buf(),
-        },
+        rootfs,
         args: op.args.clone(),
         env,
         cwd: op.cwd.clone(),
@@ -62,13 +73,14 @@ pub(crate) fn run(
     };
     let mut tail = OutputTail::default();
     let outcome = rbuild_exec::run(&spec, &mounts.env.cancel, &mut |stream, bytes| {
-        tail.push(bytes);
+        let stream = match stream {
+            OutputStream::Stdout => LogStream::Stdout,
+            OutputStream::Stderr => LogStream::Stderr,
+        };
+        tail.push(stream, bytes);
         cx.progress.event(ProgressEvent::Log {
             vertex: cx.vertex,
-            stream: match stream {
-                OutputStream::Stdout => LogStream::Stdout,
-                OutputStream::Stderr => LogStream::Stderr,
-            },
+            stream,
             bytes: bytes.to_vec(),
         });
     })
@@ -84,7 +96,7 @@ pub(crate) fn run(
             output_tail: tail.lines(),
         });
     }
-    Ok(layers.commit(parent, upper, cx.epoch)?)
+    Ok(cx.store.layers().commit(parent, upper, cx.epoch)?)
 }
 
 /// The graph's network modes in the sandbox: `default` is the host's network (see
@@ -110,21 +122,15 @@ pub(crate) fn copy(
     parent: &SnapshotChain,
     input: CopyInput<'_>,
 ) -> Result<SnapshotChain, StepFailure> {
-    let layers = cx.store.layers();
-    let upper = layers.new_upper()?;
-    let stack = LayerStack {
-        lowers: layers.lower_dirs(parent)?,
-        upper: upper.upper().to_path_buf(),
-        work: upper.work().to_path_buf(),
-    };
+    let (upper, stack) = fresh_layer_over(cx.store, parent)?;
     let read_only: Vec<Vec<PathBuf>> = match input {
-        CopyInput::Chain(chain) => vec![layers.lower_dirs(chain)?],
+        CopyInput::Chain(chain) => vec![cx.store.layers().lower_dirs(chain)?],
         _ => Vec::new(),
     };
     rbuild_exec::with_mounted_layers(&stack, &read_only, |merged, sources| {
         apply_copy(op, merged, sources, &input)
     })??;
-    Ok(layers.commit(parent, upper, cx.epoch)?)
+    Ok(cx.store.layers().commit(parent, upper, cx.epoch)?)
 }
 
 fn apply_copy(
@@ -190,13 +196,7 @@ pub(crate) fn mkdir(
     op: &MkdirOp,
     parent: &SnapshotChain,
 ) -> Result<SnapshotChain, StepFailure> {
-    let layers = cx.store.layers();
-    let upper = layers.new_upper()?;
-    let stack = LayerStack {
-        lowers: layers.lower_dirs(parent)?,
-        upper: upper.upper().to_path_buf(),
-        work: upper.work().to_path_buf(),
-    };
+    let (upper, stack) = fresh_layer_over(cx.store, parent)?;
     rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| -> Result<(), StepFailure> {
         let owner = op
             .owner
@@ -206,7 +206,7 @@ pub(crate) fn mkdir(
         make_dir_all(merged, &op.path, op.mode, owner)?;
         Ok(())
     })??;
-    Ok(layers.commit(parent, upper, cx.epoch)?)
+    Ok(cx.store.layers().commit(parent, upper, cx.epoch)?)
 }
 
 /// `--chown` semantics: a name takes its uid and primary gid from the image's /etc/passwd; a
@@ -225,31 +225,35 @@ fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32), StepFailure> {
 #[derive(Default)]
 struct OutputTail {
     lines: VecDeque<String>,
-    partial: Vec<u8>,
+    /// Bytes after the last newline, per stream: stdout and stderr are separate pipes.
+    partial: [Vec<u8>; 2],
 }
 
 impl OutputTail {
-    fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, stream: LogStream, bytes: &[u8]) {
+        let index = stream as usize;
         for &byte in bytes {
             if byte == b'\n' {
-                let line = String::from_utf8_lossy(&self.partial).into_owned();
-                self.partial.clear();
-                self.lines.push_back(line);
-                if self.lines.len() > OUTPUT_TAIL_LINES {
-                    self.lines.pop_front();
-                }
+                let line = std::mem::take(&mut self.partial[index]);
+                self.keep(&line);
             } else {
-                self.partial.push(byte);
+                self.partial[index].push(byte);
             }
         }
     }
 
+    fn keep(&mut self, line: &[u8]) {
+        self.lines
+            .push_back(String::from_utf8_lossy(line).into_owned());
+        if self.lines.len() > OUTPUT_TAIL_LINES {
+            self.lines.pop_front();
+        }
+    }
+
     fn lines(mut self) -> Vec<String> {
-        if !self.partial.is_empty() {
-            self.lines
-                .push_back(String::from_utf8_lossy(&self.partial).into_owned());
-            if self.lines.len() > OUTPUT_TAIL_LINES {
-                self.lines.pop_front();
+        for partial in std::mem::take(&mut self.partial) {
+            if !partial.is_empty() {
+                self.keep(&partial);
             }
         }
         self.lines.into_iter().collect()
@@ -264,12 +268,21 @@ mod tests {
     fn output_tail_keeps_the_last_lines_and_a_partial_one() {
         let mut tail = OutputTail::default();
         for i in 0..15 {
-            tail.push(format!("line {i}\n").as_bytes());
+            tail.push(LogStream::Stdout, format!("line {i}\n").as_bytes());
         }
-        tail.push(b"no newline");
+        tail.push(LogStream::Stdout, b"no newline");
         let lines = tail.lines();
         assert_eq!(lines.len(), OUTPUT_TAIL_LINES);
         assert_eq!(lines.first().map(String::as_str), Some("line 6"));
         assert_eq!(lines.last().map(String::as_str), Some("no newline"));
+    }
+
+    #[test]
+    fn output_tail_keeps_the_streams_apart() {
+        let mut tail = OutputTail::default();
+        tail.push(LogStream::Stdout, b"half of out, ");
+        tail.push(LogStream::Stderr, b"an error\n");
+        tail.push(LogStream::Stdout, b"other half\n");
+        assert_eq!(tail.lines(), ["an error", "half of out, other half"]);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::graph::VertexId;
 
 /// Which output stream of a RUN step a log chunk came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogStream {
     Stdout,
     Stderr,

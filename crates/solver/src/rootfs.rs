@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 use rbuild_cache::{SnapshotChain, Store};
-use rbuild_exec::LayerStack;
 use walkdir::WalkDir;
 
 use crate::error::StepFailure;
+use crate::ops::fresh_layer_over;
 
 /// Writes the merged root filesystem of `chain` to `dest`, which must not exist or be empty.
 pub(crate) fn export_rootfs(
@@ -24,16 +24,10 @@ pub(crate) fn export_rootfs(
 ) -> Result<(), StepFailure> {
     ensure_absent_or_empty(dest)?;
     let staging = staging_path(dest);
-    let layers = store.layers();
-    let upper = layers.new_upper()?;
-    let stack = LayerStack {
-        lowers: layers.lower_dirs(chain)?,
-        upper: upper.upper().to_path_buf(),
-        work: upper.work().to_path_buf(),
-    };
-    let copied = rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| {
-        copy_tree(merged, &staging)
-    })?;
+    // The upper dir stays empty: the overlay is only a merged, read view of the chain.
+    let (_upper, stack) = fresh_layer_over(store, chain)?;
+    let copied =
+        rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| copy_tree(merged, &staging))?;
     if let Err(e) = copied.and_then(|()| replace_dir(&staging, dest)) {
         let _ = fs::remove_dir_all(&staging);
         return Err(StepFailure::Export(format!(

@@ -102,7 +102,9 @@ impl<'a> Solver<'a> {
     }
 
     fn cancelled(&self) -> bool {
-        self.run_env.as_ref().is_some_and(|env| env.cancel.is_cancelled())
+        self.run_env
+            .as_ref()
+            .is_some_and(|env| env.cancel.is_cancelled())
     }
 
     /// Builds `target` and everything it needs.
@@ -146,7 +148,9 @@ impl<'a> Solver<'a> {
                 if running == 0 {
                     break;
                 }
-                let Ok((v, result)) = receiver.recv() else { break };
+                let Ok((v, result)) = receiver.recv() else {
+                    break;
+                };
                 running -= 1;
                 match result {
                     Ok(result) => {
@@ -175,7 +179,7 @@ impl<'a> Solver<'a> {
                 vertex: Some(v),
                 name: vertex.name.clone(),
                 location: vertex.location.clone(),
-                cause,
+                cause: Box::new(cause),
             });
         }
         // Without a failure, only cancellation leaves the target unsolved.

@@ -54,19 +54,8 @@ impl LayerStore {
         diff_id: &Digest,
         blob: &Descriptor,
     ) -> Result<(), StoreError> {
-        let digest = descriptor_digest(blob)?;
-        let stream = DigestingReader::new(
-            decompressed(self.blobs.open(&digest)?).map_err(StoreError::LayerStream)?,
-        );
-        let (actual, size) = stream.finish().map_err(StoreError::LayerStream)?;
-        if actual != *diff_id {
-            return Err(StoreError::DigestMismatch {
-                expected: diff_id.clone(),
-                actual,
-            });
-        }
-        self.add_blob_layer(diff_id, blob)?;
-        self.record_size(diff_id, size)
+        self.verify_blob(diff_id, &descriptor_digest(blob)?)?;
+        self.add_blob_layer(diff_id, blob)
     }
 
     /// Whether a blob of layer `diff_id` is stored, so that chains holding it are available
@@ -132,12 +121,7 @@ impl LayerStore {
             }
         }
         let (_, actual, size) = digesting.finish();
-        if actual != *diff_id {
-            return Err(StoreError::DigestMismatch {
-                expected: diff_id.clone(),
-                actual,
-            });
-        }
+        check_diff_id(diff_id, actual.clone())?;
         self.record_size(diff_id, size)?;
         Ok(actual)
     }
@@ -157,15 +141,16 @@ impl LayerStore {
                 "snapshot without a recorded tar size",
             ));
         };
-        let blob = self.blobs.open(&digest)?;
+        self.verify_blob(diff_id, &digest)
+    }
+
+    /// Decompresses blob `digest`, checks that it is layer `diff_id`, and records (and
+    /// returns) the layer tar's size.
+    fn verify_blob(&self, diff_id: &Digest, digest: &Digest) -> Result<u64, StoreError> {
+        let blob = self.blobs.open(digest)?;
         let stream = DigestingReader::new(decompressed(blob).map_err(StoreError::LayerStream)?);
         let (actual, size) = stream.finish().map_err(StoreError::LayerStream)?;
-        if actual != *diff_id {
-            return Err(StoreError::DigestMismatch {
-                expected: diff_id.clone(),
-                actual,
-            });
-        }
+        check_diff_id(diff_id, actual)?;
         self.record_size(diff_id, size)?;
         Ok(size)
     }
@@ -234,4 +219,15 @@ impl LayerStore {
             records::record_layer_size(tx, diff_id, size).db("recording a layer size")
         })
     }
+}
+
+/// A layer tar's digest must be the diff id it was asked for.
+fn check_diff_id(expected: &Digest, actual: Digest) -> Result<(), StoreError> {
+    if actual == *expected {
+        return Ok(());
+    }
+    Err(StoreError::DigestMismatch {
+        expected: expected.clone(),
+        actual,
+    })
 }

@@ -372,7 +372,10 @@ fn verified_blob_layers_reject_a_wrong_diff_id_and_record_a_right_one() {
     let other = Store::open(other_root.path()).unwrap();
     let digest: Digest = blob.digest().to_string().parse().unwrap();
     let bytes = store.blobs().read(&digest).unwrap();
-    other.blobs().ingest(&mut &bytes[..], Some(&digest)).unwrap();
+    other
+        .blobs()
+        .ingest(&mut &bytes[..], Some(&digest))
+        .unwrap();
     let wrong = Digest::of(b"another layer");
     assert!(matches!(
         other.layers().add_verified_blob_layer(&wrong, &blob),

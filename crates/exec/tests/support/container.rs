@@ -152,4 +152,3 @@ pub fn entries(dir: &Path) -> Result<BTreeSet<String>, String> {
         })
         .collect()
 }
-

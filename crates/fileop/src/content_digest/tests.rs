@@ -172,7 +172,10 @@ fn file_digests_name_each_file_in_selection_order() {
     let matches = select_sources(root.path(), &["src".to_string()], &opts).unwrap();
     let memo = InMemoryMemo::new();
     let detailed = digest_selection_with_files(&matches, &memo).unwrap();
-    assert_eq!(detailed.digest, digest_selection(&matches, &NoMemo).unwrap());
+    assert_eq!(
+        detailed.digest,
+        digest_selection(&matches, &NoMemo).unwrap()
+    );
     let files: Vec<&SelectedEntry> = matches
         .iter()
         .flat_map(|m| &m.entries)

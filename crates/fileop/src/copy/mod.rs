@@ -63,10 +63,13 @@ pub enum CopyError {
 /// The destination is a directory when it ends in `/`, when there are several matches, with
 /// `--parents` or when `dest_is_dir_hint` says so; it is then created (0755, owned by the
 /// `--chown` owner or root) and each match lands inside it under its base name. A directory
-/// match copies its *contents*. A single file onto an existing directory goes inside it,
-/// otherwise it becomes `dest`. Files keep their permission bits (unless `--chmod`) and
-/// mtimes, everything is owned by 0:0 (unless `--chown`), symlinks inside directories stay
-/// symlinks, existing files are replaced, and a directory where a file must go is an error.
+/// match copies its *contents*; onto a missing `dest` written without a trailing `/`, `dest`
+/// becomes a copy of the directory itself (its mode and times), while a trailing `/` or an
+/// existing directory only receives the contents. A single file onto an existing directory
+/// goes inside it, otherwise it becomes `dest`. Files keep their permission bits (unless
+/// `--chmod`) and mtimes, everything is owned by 0:0 (unless `--chown`), symlinks inside
+/// directories stay symlinks, existing files are replaced, and a directory where a file must
+/// go is an error.
 pub fn copy_into_root(
     dest_root: &Path,
     dest: &str,
@@ -123,16 +126,45 @@ struct Destination {
     /// In-root path without the leading `/` (`""` is the root).
     path: String,
     is_dir: bool,
+    /// Written with a trailing `/` (or as `.`): a directory to copy into, never a new name
+    /// for a source directory.
+    trailing_slash: bool,
 }
 
 impl Destination {
     fn new(dest: &str, forced_dir: bool) -> Destination {
-        let trailing = dest.ends_with('/') || dest.ends_with("/.") || dest == ".";
+        let trailing_slash = dest.ends_with('/') || dest.ends_with("/.") || dest == ".";
         let path = clean_relative(dest);
         Destination {
-            is_dir: forced_dir || trailing || path.is_empty(),
+            is_dir: forced_dir || trailing_slash || path.is_empty(),
+            trailing_slash,
             path,
         }
+    }
+
+    /// The directory that receives the contents of the directory match `top`. When it does
+    /// not exist and was named without a trailing `/`, it is the source directory under a
+    /// new name and is created like it (mode or `--chmod`, owner, times, attributes), as
+    /// BuildKit does; otherwise it is created plain (0755) or left as it is.
+    fn contents_directory(
+        &self,
+        root: &Path,
+        top: &SelectedEntry,
+        placer: &mut Placer,
+        owner: Option<(u32, u32)>,
+    ) -> Result<PathBuf, CopyError> {
+        if self.trailing_slash || self.path.is_empty() {
+            return self.directory(root, "", owner);
+        }
+        let resolved = resolve_in_root(root, &self.path, true)?;
+        if std::fs::symlink_metadata(&resolved).is_ok() {
+            return self.directory(root, "", owner);
+        }
+        if let Some(parent) = resolved.parent() {
+            place::create_missing(root, parent, 0o755, owner.unwrap_or((0, 0)))?;
+        }
+        let created = place_entry(root, &resolved, top, placer)?;
+        Ok(created.unwrap_or(resolved))
     }
 
     /// The directory (created when missing) that receives a directory match's contents.
@@ -191,7 +223,11 @@ fn copy_match(
     let mut placer = Placer::new(opts.owner, opts.mode);
     match &top.kind {
         EntryKind::Dir => {
-            let into = target.directory(root, &kept, opts.owner)?;
+            let into = if opts.parents {
+                target.directory(root, &kept, opts.owner)?
+            } else {
+                target.contents_directory(root, top, &mut placer, opts.owner)?
+            };
             copy_tree(root, &into, found, &mut placer)?;
         }
         _ => {

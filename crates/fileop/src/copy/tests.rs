@@ -125,6 +125,46 @@ fn directory_match_copies_its_contents() {
 }
 
 #[test]
+fn a_directory_onto_a_new_name_is_created_like_the_source_directory() {
+    let (ctx, rootfs) = (context(), tempfile::tempdir().unwrap());
+    let (src, root) = (ctx.path(), rootfs.path());
+    fs::set_permissions(src.join("app/etc"), fs::Permissions::from_mode(0o700)).unwrap();
+    filetime::set_file_mtime(src.join("app/etc"), FileTime::from_unix_time(2_000_000, 0)).unwrap();
+    let opts = CopyOptions::default();
+    copy(src, root, &["app/etc"], "/renamed", &opts).unwrap();
+    assert_eq!(mode(root.join("renamed")), 0o700);
+    let mtime = fs::symlink_metadata(root.join("renamed")).unwrap().mtime();
+    assert_eq!(mtime, 2_000_000);
+    assert_eq!(owner(root.join("renamed")), (0, 0));
+
+    copy(src, root, &["app/etc"], "/into/", &opts).unwrap();
+    assert_eq!(
+        mode(root.join("into")),
+        0o755,
+        "a trailing / only receives contents"
+    );
+    fs::create_dir(root.join("existing")).unwrap();
+    fs::set_permissions(root.join("existing"), fs::Permissions::from_mode(0o711)).unwrap();
+    copy(src, root, &["app/etc"], "/existing", &opts).unwrap();
+    assert_eq!(
+        mode(root.join("existing")),
+        0o711,
+        "an existing directory is kept"
+    );
+    assert_eq!(text(root.join("existing/app.conf")), "key=value\n");
+
+    let chmod_chown = CopyOptions {
+        mode: Some(0o750),
+        owner: Some((7, 8)),
+        ..CopyOptions::default()
+    };
+    copy(src, root, &["app/etc"], "/deep/chmodded", &chmod_chown).unwrap();
+    assert_eq!(mode(root.join("deep/chmodded")), 0o750);
+    assert_eq!(owner(root.join("deep/chmodded")), (7, 8));
+    assert_eq!(mode(root.join("deep")), 0o755, "missing parents are plain");
+}
+
+#[test]
 fn trailing_slash_and_existing_directories_decide_file_destinations() {
     let (ctx, rootfs) = (context(), tempfile::tempdir().unwrap());
     let root = rootfs.path();

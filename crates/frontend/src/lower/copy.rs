@@ -63,7 +63,9 @@ impl Lowerer<'_, '_> {
         let name = self.step_name(state, command);
         let vertex = self.add_vertex(op, name, self.command_location(command))?;
         state.vertex = vertex;
-        state.history.build_step(|| words.history_text(copy), vertex);
+        state
+            .history
+            .build_step(|| words.history_text(copy), vertex);
         Ok(())
     }
 }

@@ -86,7 +86,9 @@ impl Lowerer<'_, '_> {
                 Ok(())
             }
             Instruction::Shell(shell) => {
-                state.history.metadata(|| format!("SHELL {}", go_list(shell)));
+                state
+                    .history
+                    .metadata(|| format!("SHELL {}", go_list(shell)));
                 state.config.config.shell = Some(shell.clone());
                 Ok(())
             }
@@ -140,7 +142,9 @@ impl Lowerer<'_, '_> {
                 None => declaration.key.clone(),
             });
         }
-        state.history.metadata(|| format!("ARG {}", shown.join(" ")));
+        state
+            .history
+            .metadata(|| format!("ARG {}", shown.join(" ")));
         Ok(())
     }
 

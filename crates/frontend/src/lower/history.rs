@@ -26,14 +26,14 @@ impl StageHistory {
     /// Starts from a base image's history (none of its layers are built here), or records
     /// nothing when `recording` is false.
     pub(crate) fn inherit(entries: Vec<History>, recording: bool) -> StageHistory {
-        let mut history = StageHistory {
-            recording: true,
-            ..StageHistory::default()
-        };
-        history.layers = vec![None; entries.len()];
-        history.entries = entries;
-        history.set_recording(recording);
-        history
+        if !recording {
+            return StageHistory::default();
+        }
+        StageHistory {
+            layers: vec![None; entries.len()],
+            entries,
+            recording,
+        }
     }
 
     /// Turns recording on or off; turning it off forgets what was recorded.

@@ -13,7 +13,7 @@ use rbuild_cache::{Compression, Store};
 use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::{descriptor_digest, Digest};
 
-use super::format::{CacheDir, CacheDocument, LayerEntry, RecordEntry, FORMAT_VERSION};
+use super::format::{CacheDir, CacheDocument, LayerEntry, RecordEntry};
 use super::{CacheIoError, CacheMode, ExportSummary};
 use crate::graph::{BuildGraph, Op, VertexId};
 use crate::solve::SolveOutcome;
@@ -40,9 +40,9 @@ pub fn export_cache(
     };
     let descriptors: Vec<Descriptor> = layers.iter().map(|l| l.blob.clone()).collect();
     let document = CacheDocument {
-        version: FORMAT_VERSION,
         records,
         layers,
+        ..CacheDocument::default_version()
     };
     dir.write_documents(&document, descriptors)?;
     staged.commit()?;
@@ -192,7 +192,10 @@ impl StagedDir {
         } else {
             std::fs::rename(&self.path, &self.dest)
         };
-        result.map_err(CacheIoError::io("moving the cache into place at", &self.dest))?;
+        result.map_err(CacheIoError::io(
+            "moving the cache into place at",
+            &self.dest,
+        ))?;
         if let Some(parent) = self.dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             File::open(parent)
                 .and_then(|d| d.sync_all())
@@ -233,4 +236,44 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absent_empty_or_cache_directories_may_be_replaced() {
+        let work = tempfile::tempdir().unwrap();
+        let absent = work.path().join("absent");
+        assert!(check_replaceable(&absent).is_ok());
+        let empty = work.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(check_replaceable(&empty).is_ok());
+        let precious = work.path().join("home");
+        std::fs::create_dir(&precious).unwrap();
+        std::fs::write(precious.join("notes.txt"), "keep me").unwrap();
+        assert!(matches!(
+            check_replaceable(&precious),
+            Err(CacheIoError::WouldReplace { .. })
+        ));
+        let cache = work.path().join("cache");
+        let dir = CacheDir::new(&cache);
+        dir.create_layout().unwrap();
+        dir.write_documents(&CacheDocument::default_version(), Vec::new())
+            .unwrap();
+        assert!(check_replaceable(&cache).is_ok());
+    }
+
+    #[test]
+    fn a_failed_export_leaves_no_staging_behind() {
+        let work = tempfile::tempdir().unwrap();
+        let dest = work.path().join("cache");
+        let staged = StagedDir::create(&dest).unwrap();
+        let staged_path = staged.path().to_path_buf();
+        assert!(staged_path.is_dir());
+        drop(staged);
+        assert!(!staged_path.exists());
+        assert!(!dest.exists());
+    }
 }

@@ -28,6 +28,16 @@ pub(super) struct CacheDocument {
     pub layers: Vec<LayerEntry>,
 }
 
+impl CacheDocument {
+    /// An empty document of the current format.
+    pub fn default_version() -> CacheDocument {
+        CacheDocument {
+            version: FORMAT_VERSION,
+            ..CacheDocument::default()
+        }
+    }
+}
+
 /// One cache record: a key, the chain it produced, and where it came from.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct RecordEntry {
@@ -95,7 +105,8 @@ impl CacheDir {
             "config": config,
             "layers": layers,
         });
-        let manifest = self.put_blob(media_types::OCI_MANIFEST, &to_json(&manifest, &self.root)?)?;
+        let manifest =
+            self.put_blob(media_types::OCI_MANIFEST, &to_json(&manifest, &self.root)?)?;
         let index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media_types::OCI_INDEX,
@@ -112,8 +123,10 @@ impl CacheDir {
             .manifests()
             .first()
             .ok_or_else(|| self.not_a_cache("index.json lists no manifest"))?;
-        let manifest: ImageManifest =
-            parse(&self.read_blob(manifest_ref)?, &self.root.join("index.json"))?;
+        let manifest: ImageManifest = parse(
+            &self.read_blob(manifest_ref)?,
+            &self.root.join("index.json"),
+        )?;
         let config = manifest.config();
         if config.media_type().to_string() != CONFIG_MEDIA_TYPE {
             return Err(self.not_a_cache(&format!(
@@ -190,4 +203,66 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CacheIoError> 
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(CacheIoError::io("writing", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key_text: &str) -> RecordEntry {
+        RecordEntry {
+            key: Digest::of(key_text.as_bytes()),
+            chain: vec![Digest::of(b"layer")],
+            created: 1_700_000_000,
+            build_id: "b1".into(),
+            material: key_text.into(),
+        }
+    }
+
+    #[test]
+    fn documents_round_trip_and_tampering_is_detected() {
+        let work = tempfile::tempdir().unwrap();
+        let dir = CacheDir::new(work.path());
+        dir.create_layout().unwrap();
+        let layer = dir
+            .put_blob(media_types::OCI_LAYER_GZIP, b"gzip bytes")
+            .unwrap();
+        let document = CacheDocument {
+            records: vec![record("{\"op\":1}")],
+            layers: vec![LayerEntry {
+                diff_id: Digest::of(b"tar"),
+                blob: layer.clone(),
+            }],
+            ..CacheDocument::default_version()
+        };
+        dir.write_documents(&document, vec![layer]).unwrap();
+        let read = dir.read_document().unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records[0].key, document.records[0].key);
+        assert_eq!(read.layers[0].diff_id, Digest::of(b"tar"));
+
+        // Rewrite the cache document in place: its digest no longer matches.
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(work.path().join("index.json")).unwrap())
+                .unwrap();
+        let manifest_digest: Digest = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.blob_path(&manifest_digest)).unwrap())
+                .unwrap();
+        let config: Digest = manifest["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        std::fs::write(dir.blob_path(&config), b"{}").unwrap();
+        assert!(matches!(
+            dir.read_document(),
+            Err(CacheIoError::NotACache { .. })
+        ));
+        assert!(!dir.holds_cache());
+    }
 }

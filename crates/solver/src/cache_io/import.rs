@@ -26,13 +26,19 @@ pub fn import_cache(store: &Store, src: &Path) -> Result<ImportSummary, CacheIoE
             Ok(true) => summary.layers += 1,
             Ok(false) => {}
             Err(e) => {
-                summary.skipped.push(format!("layer {}: {e}", layer.diff_id));
+                summary
+                    .skipped
+                    .push(format!("layer {}: {e}", layer.diff_id));
                 unusable.insert(&layer.diff_id);
             }
         }
     }
     for record in &document.records {
-        if record.chain.iter().any(|diff_id| unusable.contains(diff_id)) {
+        if record
+            .chain
+            .iter()
+            .any(|diff_id| unusable.contains(diff_id))
+        {
             summary
                 .skipped
                 .push(format!("record {}: needs a skipped layer", record.key));

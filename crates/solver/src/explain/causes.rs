@@ -30,8 +30,15 @@ pub(super) fn causes(cx: &Comparison<'_>, before: &StepDocument, material: &Valu
         return vec![Cause::KeyFormatChanged];
     }
     let empty = Map::new();
-    let old = before.material.get("op").and_then(Value::as_object).unwrap_or(&empty);
-    let new = material.get("op").and_then(Value::as_object).unwrap_or(&empty);
+    let old = before
+        .material
+        .get("op")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new = material
+        .get("op")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     if old.get("kind") != new.get("kind") {
         return vec![Cause::InstructionReplaced {
             was: before.name.clone(),
@@ -80,7 +87,11 @@ fn command_text(args: Option<&Value>) -> String {
 }
 
 /// `KEY=VALUE` lists compared by key.
-fn variable_changes(cx: &Comparison<'_>, before: Option<&Value>, after: Option<&Value>) -> Vec<Cause> {
+fn variable_changes(
+    cx: &Comparison<'_>,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Vec<Cause> {
     let (before, after) = (variables(before), variables(after));
     let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     names

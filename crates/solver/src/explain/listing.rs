@@ -111,25 +111,12 @@ impl Listing {
         if prefixes.is_empty() {
             return self.lines.clone();
         }
-        let mut groups: BTreeMap<String, Vec<(&String, &String)>> = BTreeMap::new();
-        for (path, value) in &self.lines {
-            let key = prefixes
+        regroup(&self.lines, |path| {
+            prefixes
                 .iter()
                 .find(|prefix| path.starts_with(*prefix))
-                .map_or_else(|| path.clone(), |prefix| prefix.to_string());
-            groups.entry(key).or_default().push((path, value));
-        }
-        groups
-            .into_iter()
-            .map(|(key, members)| {
-                let value = match members.as_slice() {
-                    // Already a line of its own: a shallow path, or folded the same way.
-                    [(path, value)] if **path == key => (*value).clone(),
-                    _ => folded_value(&members),
-                };
-                (key, value)
-            })
-            .collect()
+                .map_or_else(|| path.to_string(), |prefix| prefix.to_string())
+        })
     }
 }
 
@@ -143,10 +130,20 @@ fn fold(lines: BTreeMap<String, String>) -> BTreeMap<String, String> {
     while count_at_depth(&lines, depth + 1) <= MAX_LINES {
         depth += 1;
     }
+    regroup(&lines, |path| {
+        prefix_at_depth(path, depth).unwrap_or_else(|| path.to_string())
+    })
+}
+
+/// Lines grouped under `key(path)`: a group of one line that is its own key stays as it is
+/// (a shallow path, or a line folded the same way already); others become a folded line.
+fn regroup(
+    lines: &BTreeMap<String, String>,
+    key: impl Fn(&str) -> String,
+) -> BTreeMap<String, String> {
     let mut groups: BTreeMap<String, Vec<(&String, &String)>> = BTreeMap::new();
-    for (path, value) in &lines {
-        let key = prefix_at_depth(path, depth).unwrap_or_else(|| path.clone());
-        groups.entry(key).or_default().push((path, value));
+    for (path, value) in lines {
+        groups.entry(key(path)).or_default().push((path, value));
     }
     groups
         .into_iter()
@@ -253,9 +250,15 @@ mod tests {
                 lines.insert(format!("src/d{d}/f{f}"), "f 644 00".to_string());
             }
         }
-        let before = Listing { lines: fold(lines.clone()) };
+        let before = Listing {
+            lines: fold(lines.clone()),
+        };
         assert!(before.lines.len() <= MAX_LINES);
-        assert!(before.lines.contains_key("src/d7/"), "{:?}", before.lines.keys().next());
+        assert!(
+            before.lines.contains_key("src/d7/"),
+            "{:?}",
+            before.lines.keys().next()
+        );
         lines.insert("src/d7/f3".to_string(), "f 644 11".to_string());
         let unfolded_with_change = lines.clone();
         let after = Listing { lines: fold(lines) };
@@ -264,7 +267,9 @@ mod tests {
         assert!(changes.added.is_empty() && changes.removed.is_empty());
         // An unfolded listing compared with a folded one is folded the same way: only the
         // directory that really differs shows.
-        let unfolded = Listing { lines: unfolded_with_change };
+        let unfolded = Listing {
+            lines: unfolded_with_change,
+        };
         let changes = unfolded.changes_since(&before);
         assert_eq!(changes.changed, ["src/d7/"]);
     }

@@ -90,12 +90,19 @@ pub enum Cause {
     /// The earlier build had no step at this position.
     NewStep,
     /// Same inputs as in the earlier build, but that result is no longer in the cache.
-    ResultGone { build_id: String },
+    ResultGone {
+        build_id: String,
+    },
     /// The cache key format changed (a different rbuild version).
     KeyFormatChanged,
     /// Another instruction stood at this position.
-    InstructionReplaced { was: String },
-    CommandChanged { before: String, after: String },
+    InstructionReplaced {
+        was: String,
+    },
+    CommandChanged {
+        before: String,
+        after: String,
+    },
     VariableChanged {
         name: String,
         before: Option<String>,
@@ -107,16 +114,25 @@ pub enum Cause {
     /// are no longer kept.
     ContextFiles(FileChanges),
     /// The stage or image a `COPY --from` reads changed.
-    SourceChanged { source: String },
+    SourceChanged {
+        source: String,
+    },
     /// Some other parameter of the instruction changed.
-    OptionChanged { what: String },
+    OptionChanged {
+        what: String,
+    },
     /// The step builds on a step that changed.
-    ParentChanged { parent: String },
+    ParentChanged {
+        parent: String,
+    },
 }
 
 /// Compares the build in `facts` with the earlier build of the same Dockerfile. Call it
 /// before `record_build`, which makes this build the one later builds compare with.
-pub fn explain_build(store: &Store, facts: &BuildFacts<'_>) -> Result<BuildExplanation, StoreError> {
+pub fn explain_build(
+    store: &Store,
+    facts: &BuildFacts<'_>,
+) -> Result<BuildExplanation, StoreError> {
     let earlier = earlier_build(store, facts)?;
     let steps = facts
         .graph

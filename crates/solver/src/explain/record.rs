@@ -96,11 +96,10 @@ pub(super) fn position(name: &str) -> String {
 /// Stores this build's document and the context listings it refers to.
 pub(super) fn record(store: &Store, facts: &BuildFacts<'_>) -> Result<(), StoreError> {
     let document = BuildDocument::of(facts);
-    let text = serde_json::to_string(&document)
-        .map_err(|e| StoreError::CorruptRecord {
-            context: format!("build {}", facts.build_id),
-            detail: format!("cannot encode the build document: {e}"),
-        })?;
+    let text = serde_json::to_string(&document).map_err(|e| StoreError::CorruptRecord {
+        context: format!("build {}", facts.build_id),
+        detail: format!("cannot encode the build document: {e}"),
+    })?;
     store.history().record(&BuildRecord {
         id: facts.build_id.to_string(),
         context_dir: facts.identity.context_dir.clone(),
@@ -166,7 +165,8 @@ pub(super) fn earlier_build(
             .iter()
             .map(|s| {
                 let same_key = usize::from(keys.contains(&s.key)) * 2;
-                let same_name = usize::from(positions.get(s.position.as_str()) == Some(&s.name.as_str()));
+                let same_name =
+                    usize::from(positions.get(s.position.as_str()) == Some(&s.name.as_str()));
                 same_key + same_name
             })
             .sum::<usize>()

@@ -88,21 +88,20 @@ fn ensure_dir(
     dir: &Path,
     content: bool,
 ) -> Result<PathBuf, MountError> {
-    let fail = |action, source| MountError::CacheDir {
+    let fail = |source| MountError::CacheDir {
         id: request.id.to_string(),
-        action,
         path: dir.to_path_buf(),
         source,
     };
     match std::fs::DirBuilder::new().mode(0o755).create(dir) {
         Ok(()) if content => {
-            chown(dir, Some(request.uid), Some(request.gid)).map_err(|e| fail("chown", e))?;
+            chown(dir, Some(request.uid), Some(request.gid)).map_err(fail)?;
             let mode = std::fs::Permissions::from_mode(request.mode & 0o7777);
-            std::fs::set_permissions(dir, mode).map_err(|e| fail("chmod", e))?;
+            std::fs::set_permissions(dir, mode).map_err(fail)?;
         }
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(fail("creating", e)),
+        Err(e) => return Err(fail(e)),
     }
     Ok(dir.to_path_buf())
 }
@@ -128,8 +127,14 @@ mod tests {
     fn ids_and_seeds_name_caches() {
         let seed = Digest::of(b"stage");
         let other = Digest::of(b"other stage");
-        assert_eq!(cache_key(&request("a", None)), cache_key(&request("a", None)));
-        assert_ne!(cache_key(&request("a", None)), cache_key(&request("b", None)));
+        assert_eq!(
+            cache_key(&request("a", None)),
+            cache_key(&request("a", None))
+        );
+        assert_ne!(
+            cache_key(&request("a", None)),
+            cache_key(&request("b", None))
+        );
         assert_ne!(
             cache_key(&request("a", None)),
             cache_key(&request("a", Some((&seed, vec![]))))
@@ -151,7 +156,10 @@ mod tests {
             panic!("a plain cache is a host directory");
         };
         let meta = std::fs::metadata(path).unwrap();
-        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (1000, 1000, 0o750));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (1000, 1000, 0o750)
+        );
         std::fs::write(path.join("kept"), "x").unwrap();
         let path = path.clone();
         drop(provided);

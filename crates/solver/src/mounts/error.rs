@@ -43,10 +43,9 @@ pub enum MountError {
         source: io::Error,
     },
 
-    #[error("cache mount {id:?}: {action} {path}: {source}")]
+    #[error("cache mount {id:?}: preparing {path}: {source}")]
     CacheDir {
         id: String,
-        action: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,

@@ -245,10 +245,11 @@ impl ProvidedMounts {
             };
         };
         if let Some(variable) = env {
-            let text = String::from_utf8(value.clone()).map_err(|_| MountError::BinarySecretInEnv {
-                id: id.clone(),
-                variable: variable.clone(),
-            })?;
+            let text =
+                String::from_utf8(value.clone()).map_err(|_| MountError::BinarySecretInEnv {
+                    id: id.clone(),
+                    variable: variable.clone(),
+                })?;
             self.env.push(format!("{variable}={text}"));
         }
         if let Some(target) = target {
@@ -293,21 +294,18 @@ impl ProvidedMounts {
             };
         };
         let scratch = inputs.store.scratch_dir("ssh-agent")?;
-        let forward = AgentForward::start(agent, scratch.path(), *uid, *gid, *mode).map_err(
-            |source| MountError::SshForward {
-                id: id.clone(),
-                socket: agent.to_path_buf(),
-                source,
-            },
-        )?;
+        let forward =
+            AgentForward::start(agent, scratch.path(), *uid, *gid, *mode).map_err(|source| {
+                MountError::SshForward {
+                    id: id.clone(),
+                    socket: agent.to_path_buf(),
+                    source,
+                }
+            })?;
         let target = target
             .clone()
             .unwrap_or_else(|| format!("{SSH_TARGET_PREFIX}{number}"));
-        let has_sock = |entries: &[String]| {
-            entries
-                .iter()
-                .any(|e| e.starts_with("SSH_AUTH_SOCK="))
-        };
+        let has_sock = |entries: &[String]| entries.iter().any(|e| e.starts_with("SSH_AUTH_SOCK="));
         if !has_sock(&op.env) && !has_sock(&self.env) {
             self.env.push(format!("SSH_AUTH_SOCK={target}"));
         }

@@ -34,13 +34,15 @@ impl Secrets {
     pub(crate) fn read(&self, id: &str) -> Result<Option<Vec<u8>>, MountError> {
         match self.sources.get(id) {
             None => Ok(None),
-            Some(SecretSource::File(path)) => std::fs::read(path)
-                .map(Some)
-                .map_err(|source| MountError::UnreadableSecret {
-                    id: id.to_string(),
-                    path: path.clone(),
-                    source,
-                }),
+            Some(SecretSource::File(path)) => {
+                std::fs::read(path)
+                    .map(Some)
+                    .map_err(|source| MountError::UnreadableSecret {
+                        id: id.to_string(),
+                        path: path.clone(),
+                        source,
+                    })
+            }
             Some(SecretSource::Env(variable)) => std::env::var_os(variable)
                 .map(|value| Some(value.into_encoded_bytes()))
                 .ok_or_else(|| MountError::UnsetSecretVariable {
@@ -81,7 +83,10 @@ mod tests {
         let mut secrets = Secrets::default();
         secrets.insert("file", SecretSource::File(file));
         secrets.insert("env", SecretSource::Env(variable));
-        secrets.insert("unset", SecretSource::Env("RBUILD_TEST_NO_SUCH_VARIABLE".into()));
+        secrets.insert(
+            "unset",
+            SecretSource::Env("RBUILD_TEST_NO_SUCH_VARIABLE".into()),
+        );
         assert_eq!(secrets.read("file").unwrap(), Some(b"from-file".to_vec()));
         assert_eq!(secrets.read("env").unwrap(), Some(b"from-env".to_vec()));
         assert_eq!(secrets.read("other").unwrap(), None);

@@ -102,7 +102,9 @@ fn accept_until_stopped(listener: &UnixListener, stop: &OwnedFd, agent: &Path) {
         while let Ok((client, _)) = listener.accept() {
             match UnixStream::connect(agent) {
                 Ok(upstream) => relay(client, upstream),
-                Err(e) => tracing::warn!(agent = %agent.display(), error = %e, "ssh agent unreachable"),
+                Err(e) => {
+                    tracing::warn!(agent = %agent.display(), error = %e, "ssh agent unreachable")
+                }
             }
         }
     }

@@ -1,0 +1,101 @@
+//! End-to-end: `--progress plain` prints every line a RUN step writes — no clipping of long
+//! outputs or long lines, the last unterminated line included, for steps that succeed and
+//! steps that fail.
+
+mod common;
+
+use common::{assert_success, context_from, stderr, TestStore};
+
+/// Lines each step prints: BuildKit clips a step's log at 2 MiB; this writes more than that.
+const LINES: usize = 60_000;
+
+/// The plain-progress lines of step `#n` that carry output (`#n 0.123 text`), as text.
+fn output_lines(progress: &str, step: &str) -> Vec<String> {
+    let prefix = format!("{step} ");
+    progress
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (time, text) = rest.split_once(' ')?;
+            time.parse::<f64>().ok().map(|_| text.to_string())
+        })
+        .collect()
+}
+
+/// The number (`#3`) plain progress gave the step whose name contains `needle`.
+fn step_number(progress: &str, needle: &str) -> String {
+    progress
+        .lines()
+        .find(|line| line.starts_with('#') && line.contains(needle))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no step {needle:?} in:\n{progress}"))
+        .to_string()
+}
+
+fn expected_lines() -> Vec<String> {
+    (1..=LINES)
+        .map(|i| format!("log-line-{i:06}-{}", "x".repeat(40)))
+        .collect()
+}
+
+#[test]
+fn plain_progress_prints_every_line_of_a_long_successful_step() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN awk 'BEGIN { for (i = 1; i <= 60000; i++) \
+         printf \"log-line-%06d-%s\\n\", i, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }'; \
+         head -c 200000 /dev/zero | tr '\\0' y; echo; printf no-newline-at-the-end\n",
+    )]);
+    let out = store.build(context.path(), &[]);
+    assert_success(&out, "long output build");
+    let progress = stderr(&out);
+    let step = step_number(&progress, "RUN awk");
+    let printed = output_lines(&progress, &step);
+    let mut expected = expected_lines();
+    expected.push("y".repeat(200_000));
+    assert_eq!(printed.len(), LINES + 1, "output lines of {step}");
+    assert!(
+        printed == expected,
+        "the printed log differs from what the step wrote"
+    );
+    assert!(
+        progress.contains(&format!("{step} no-newline-at-the-end\n")),
+        "the unterminated last line is missing"
+    );
+}
+
+#[test]
+fn plain_progress_prints_every_line_of_a_failing_step() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN awk 'BEGIN { for (i = 1; i <= 60000; i++) \
+         printf \"log-line-%06d-%s\\n\", i, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }' >&2; \
+         printf last-words-without-newline; exit 7\n",
+    )]);
+    let out = store.build(context.path(), &[]);
+    assert!(!out.status.success(), "the step must fail");
+    let progress = stderr(&out);
+    let step = step_number(&progress, "RUN awk");
+    let printed = output_lines(&progress, &step);
+    assert!(
+        printed == expected_lines(),
+        "the printed log differs ({} lines)",
+        printed.len()
+    );
+    assert!(
+        progress.contains(&format!("{step} last-words-without-newline\n")),
+        "the unterminated last line of a failed step is missing"
+    );
+    assert!(progress.contains("exit code: 7"), "{}", tail(&progress));
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

@@ -1,0 +1,137 @@
+//! End-to-end teardown: a RUN that leaves a background process behind, and a build
+//! interrupted by SIGINT, leave no process, no mount, no cgroup and no temporary directory
+//! behind — checked through /proc, the host's mountinfo and the cgroup hierarchy. The
+//! interrupted build exits 130.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_success, context_from, TestStore};
+
+/// Host processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
+}
+
+fn mount_points() -> Vec<String> {
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect();
+    points.sort();
+    points
+}
+
+/// Run cgroups created by process `pid`.
+fn cgroups_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("rbuild-{pid}-");
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path());
+            } else {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+fn temp_entries(store: &Path) -> Vec<String> {
+    std::fs::read_dir(store.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A `sleep` argument no other process uses.
+fn unique_sleep(tag: u32) -> String {
+    format!("{}{tag}", 70_000 + std::process::id())
+}
+
+#[test]
+fn background_processes_of_a_run_do_not_survive_it() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let seconds = unique_sleep(1);
+    let context = context_from(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nRUN (sleep {seconds} &) ; sleep {seconds} & echo started\n"),
+    )]);
+    let before = mount_points();
+    let out = store.build(context.path(), &["--memory", "256m", "--pids-limit", "64"]);
+    assert_success(&out, "background build");
+    assert!(processes_with(&format!("sleep {seconds}")).is_empty());
+    assert_eq!(mount_points(), before, "host mounts changed");
+}
+
+#[test]
+fn sigint_stops_the_build_and_cleans_up() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let seconds = unique_sleep(2);
+    let context = context_from(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nRUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t \
+             (sleep {seconds} &) ; echo running ; sleep {seconds}\n"
+        ),
+    )]);
+    let before = mount_points();
+    let mut build = Command::new(env!("CARGO_BIN_EXE_rbuild"))
+        .arg("--root")
+        .arg(store.root())
+        .args(["build", "--progress", "plain", "--memory", "256m"])
+        .arg(context.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = format!("sleep {seconds}");
+    let started = Instant::now();
+    while processes_with(&needle).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !cgroups_of(build.id()).is_empty(),
+        "the step runs in a cgroup of its own"
+    );
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(build.id() as i32, libc::SIGINT) };
+    let status = build.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(
+        processes_with(&needle).is_empty(),
+        "sandbox processes survived"
+    );
+    assert!(cgroups_of(build.id()).is_empty(), "cgroups survived");
+    assert_eq!(mount_points(), before, "host mounts changed");
+    assert!(
+        temp_entries(store.root()).is_empty(),
+        "temp dirs left: {:?}",
+        temp_entries(store.root())
+    );
+}
