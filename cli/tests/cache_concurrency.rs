@@ -1,7 +1,7 @@
 //! End-to-end crash safety and concurrency on one store: eight builds with overlapping
 //! steps at once all succeed with the right contents; then builds SIGKILLed at random
 //! moments (at least 50) leave a store that `rbuild cache check` finds undamaged and the
-//! next build uses without error.
+//! next build uses without error; so do prunes SIGKILLed at random moments.
 
 mod common;
 
@@ -139,4 +139,53 @@ fn concurrent_builds_succeed_and_random_kills_leave_a_usable_store() {
         );
         assert_variant(&out, n);
     }
+}
+
+#[test]
+fn prunes_killed_at_random_moments_leave_a_usable_store() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[("Dockerfile", DOCKERFILE), ("f.txt", "payload\n")]);
+    let outputs = tempfile::tempdir().unwrap();
+    let spawn_prune = || {
+        Command::new(env!("CARGO_BIN_EXE_rbuild"))
+            .arg("--root")
+            .arg(store.root())
+            .args(["cache", "prune", "--all"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rbuild cache prune")
+    };
+    let fill = |n: usize| {
+        let output = spawn_build(&store, context.path(), n, None, true)
+            .wait_with_output()
+            .unwrap();
+        assert_success(&output, &format!("build {n} before a prune"));
+    };
+
+    // How long a prune of one build's worth of cache takes: kills land anywhere within it.
+    fill(100);
+    let started = Instant::now();
+    assert!(spawn_prune().wait().unwrap().success(), "timing prune");
+    let duration_ms = started.elapsed().as_millis() as u64;
+
+    let mut random = Random::from_clock();
+    for round in 0..20 {
+        fill(200 + round);
+        let mut prune = spawn_prune();
+        std::thread::sleep(Duration::from_millis(random.below(duration_ms)));
+        prune.kill().expect("SIGKILL the prune");
+        prune.wait().unwrap();
+    }
+
+    let check = store.rbuild(&["cache", "check"]);
+    assert_success(&check, "cache check after the killed prunes");
+    assert!(stdout(&check).contains("no damage"), "{}", stdout(&check));
+    let out = outputs.path().join("after");
+    let output = spawn_build(&store, context.path(), 3, rootfs_to(&out), false)
+        .wait_with_output()
+        .unwrap();
+    assert_success(&output, "build after the killed prunes");
+    assert_variant(&out, 3);
 }

@@ -1,13 +1,16 @@
-//! `Store::prune`: reclaims space. Under the store write lock it expires leases of dead
-//! processes, reads what the store holds, asks `prune_plan` what to drop, deletes the rows,
-//! moves doomed snapshot directories aside and deletes doomed blobs; the directories are
-//! removed after the lock is released. Staging leftovers of dead processes and snapshot
-//! directories without rows (crash leftovers) go too.
+//! `Store::prune`: reclaims space. In one write transaction it expires leases of dead
+//! processes, reads what the store holds, asks `prune_plan` what to drop and deletes the
+//! rows; in a second one it moves snapshot directories without rows aside and deletes the
+//! doomed blobs still unreferenced; the directories are removed after the lock is released.
+//! Rows always go before files, so a crash never leaves a row whose file is missing.
+//! Staging leftovers of dead processes and snapshot directories without rows (crash
+//! leftovers) go too.
 //!
 //! Never removed: what a tagged image needs (index, manifests, config, layer blobs and the
 //! snapshots of its layers) and anything attached to a live lease.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rbuild_oci::Digest;
@@ -22,7 +25,7 @@ use crate::layers::{
     unrecorded_snapshot_dirs,
 };
 use crate::lease::{self, leased_content};
-use crate::prune_plan::{plan, RecordUse, StoreContents};
+use crate::prune_plan::{plan, PrunePlan, RecordUse, StoreContents};
 use crate::staging::remove_path;
 use crate::Store;
 
@@ -49,6 +52,28 @@ pub struct PruneReport {
     pub bytes_reclaimed: u64,
 }
 
+/// Deletes the rows of what `plan` removes: cache records, snapshots, layer blobs, and the
+/// sizes of layers nothing holds any more.
+fn delete_rows(tx: &Transaction<'_>, plan: &PrunePlan) -> Result<(), StoreError> {
+    for key in &plan.records {
+        tx.execute("DELETE FROM cache_records WHERE key = ?1", [key])
+            .db("removing a cache record")?;
+    }
+    for chain_id in &plan.snapshots {
+        delete_snapshot(tx, chain_id).db("removing a snapshot row")?;
+    }
+    for digest in &plan.blobs {
+        delete_layer_blobs_of(tx, digest).db("removing a layer blob row")?;
+    }
+    tx.execute(
+        "DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM snapshots)
+         AND diff_id NOT IN (SELECT diff_id FROM layer_blobs)",
+        [],
+    )
+    .db("removing layer sizes")?;
+    Ok(())
+}
+
 impl Store {
     /// Removes unused cache records (per `policy`, least recently used first), every
     /// snapshot and blob nothing holds any more, and — unless only `keep_storage` bounds the
@@ -56,42 +81,11 @@ impl Store {
     /// when given).
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
         self.shared().staging.clear_stale()?;
-        let (report, trash) = self.shared().db.write("pruning the store", |tx| {
+        let (report, doomed_blobs) = self.shared().db.write("pruning the store", |tx| {
             lease::expire_dead(tx).db("expiring dead leases")?;
             let contents = self.read_contents(tx)?;
             let plan = plan(&contents, policy, unix_nanos());
-            let recorded: HashSet<Digest> = contents
-                .snapshots
-                .iter()
-                .map(|row| row.chain_id.clone())
-                .collect();
-            let mut trash = Vec::new();
-            for orphan in unrecorded_snapshot_dirs(&self.shared().layout, &recorded)? {
-                trash.push(
-                    self.shared()
-                        .staging
-                        .move_aside(&orphan, "orphan-snapshot")?,
-                );
-            }
-            for key in &plan.records {
-                tx.execute("DELETE FROM cache_records WHERE key = ?1", [key])
-                    .db("removing a cache record")?;
-            }
-            for chain_id in &plan.snapshots {
-                delete_snapshot(tx, chain_id).db("removing a snapshot row")?;
-                let dir = self.shared().layout.snapshot(chain_id);
-                trash.push(self.shared().staging.move_aside(&dir, "pruned-snapshot")?);
-            }
-            for digest in &plan.blobs {
-                delete_layer_blobs_of(tx, digest).db("removing a layer blob row")?;
-                self.blobs().remove(digest)?;
-            }
-            tx.execute(
-                "DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM snapshots)
-                 AND diff_id NOT IN (SELECT diff_id FROM layer_blobs)",
-                [],
-            )
-            .db("removing layer sizes")?;
+            delete_rows(tx, &plan)?;
             let report = PruneReport {
                 records_removed: plan.records.len(),
                 snapshots_removed: plan.snapshots.len(),
@@ -99,7 +93,12 @@ impl Store {
                 cache_mounts_removed: 0,
                 bytes_reclaimed: plan.bytes,
             };
-            Ok((report, trash))
+            Ok((report, plan.blobs))
+        })?;
+        // The rows went first: a crash from here on leaves files without rows (leftovers
+        // the store ignores and sweeps), never rows whose files are gone.
+        let trash = self.shared().db.write("removing pruned files", |tx| {
+            self.remove_unrecorded_files(tx, &doomed_blobs)
         })?;
         for path in trash {
             remove_path(&path).at("removing pruned snapshot", &path)?;
@@ -113,6 +112,33 @@ impl Store {
             report.bytes_reclaimed += cache_mounts.bytes;
         }
         Ok(report)
+    }
+
+    /// Moves aside every snapshot directory without a row (pruned ones and crash leftovers)
+    /// and deletes the doomed blobs nothing references any more. Runs in its own write
+    /// transaction, so a build that recorded the same snapshot or blob again since the rows
+    /// were deleted keeps it.
+    fn remove_unrecorded_files(
+        &self,
+        tx: &Transaction<'_>,
+        doomed_blobs: &[Digest],
+    ) -> Result<Vec<PathBuf>, StoreError> {
+        let contents = self.read_contents(tx)?;
+        let recorded: HashSet<Digest> = contents
+            .snapshots
+            .iter()
+            .map(|row| row.chain_id.clone())
+            .collect();
+        let mut trash = Vec::new();
+        for dir in unrecorded_snapshot_dirs(&self.shared().layout, &recorded)? {
+            trash.push(self.shared().staging.move_aside(&dir, "pruned-snapshot")?);
+        }
+        let mut referenced = contents.pinned_blobs;
+        referenced.extend(contents.layer_blobs.into_iter().map(|row| row.digest));
+        for digest in doomed_blobs.iter().filter(|d| !referenced.contains(*d)) {
+            self.blobs().remove(digest)?;
+        }
+        Ok(trash)
     }
 
     fn read_contents(&self, tx: &Transaction<'_>) -> Result<StoreContents, StoreError> {
