@@ -97,13 +97,13 @@ fn an_invalid_chmod_names_its_line() {
 }
 
 #[test]
-fn add_from_a_url_is_refused_with_a_reason() {
+fn copy_from_a_url_is_refused_with_a_reason() {
     require_sandbox!();
     Mistake {
-        dockerfile: "FROM busybox\nADD https://example.com/app.tar.gz /app/\n",
-        message: "ADD from a URL is not supported: no network during rbuild builds",
-        at: (2, 5, 30),
-        help: "download the file into the build context and ADD or COPY it from there",
+        dockerfile: "FROM busybox\nCOPY https://example.com/app.tar.gz /app/\n",
+        message: "source can't be a URL for COPY",
+        at: (2, 6, 30),
+        help: "use ADD for remote sources, or copy a local file",
     }
     .check();
 }

@@ -149,6 +149,26 @@ fn invalid_instructions_are_rejected_with_their_line() {
             2,
             "source can't be a URL for COPY",
         ),
+        (
+            "FROM busybox\nCOPY git@github.com:moby/buildkit.git /src\n",
+            2,
+            "source can't be a git ref for COPY",
+        ),
+        (
+            "FROM busybox\nADD --checksum=sha256:abc https://example.com/a /a\n",
+            2,
+            "invalid checksum \"sha256:abc\"",
+        ),
+        (
+            "FROM busybox\nADD --checksum=abcdef1 https://h/a https://h/b /d/\n",
+            2,
+            "checksum can't be specified for multiple sources",
+        ),
+        (
+            "FROM busybox\nADD https://h/r.git?color=red /src\n",
+            2,
+            "unexpected query \"color\"",
+        ),
     ];
     for (dockerfile, line, message) in cases {
         let (got_line, _, got_message, _) = located(dockerfile, &options());
@@ -178,8 +198,8 @@ fn stages_can_only_read_earlier_stages() {
 #[test]
 fn unsupported_features_say_so() {
     for dockerfile in [
-        "FROM busybox\nADD https://example.com/a.tgz /opt/\n",
-        "FROM busybox\nADD git@github.com:moby/buildkit.git /src\n",
+        "FROM busybox\nADD https://example.com/a.tgz local.txt /opt/\n",
+        "FROM busybox\nADD git@github.com:moby/buildkit.git <<EOF /src/\nhi\nEOF\n",
         "FROM busybox\nRUN --security=insecure x\n",
     ] {
         let error = lower_err(dockerfile, &options());

@@ -3,8 +3,10 @@
 
 mod support;
 
-use rbuild_frontend::build_definition;
-use rbuild_solver::graph::{CacheSharing, CopySource, InlineFile, NetworkMode, Op, RunMount};
+use rbuild_frontend::{build_definition, graph_dot};
+use rbuild_solver::graph::{
+    CacheSharing, CopySource, GitSource, InlineFile, NetworkMode, Op, RemoteSource, RunMount,
+};
 use support::*;
 
 fn copies(def: &rbuild_solver::graph::BuildDefinition) -> Vec<&rbuild_solver::graph::CopyOp> {
@@ -122,6 +124,91 @@ fn copy_sources_context_stage_image_and_heredoc() {
     assert!(texts.contains(&"COPY --parents src/./pkg/*.go /src/ # buildkit".to_string()));
     assert!(texts.contains(&"COPY <<EOF /etc/motd # buildkit".to_string()));
     assert!(texts.contains(&"ADD archive.tar.gz /opt/ # buildkit".to_string()));
+}
+
+fn remote_sources(copy: &rbuild_solver::graph::CopyOp) -> &[RemoteSource] {
+    match &copy.source {
+        CopySource::Remote(sources) => sources,
+        other => panic!("not a remote ADD: {other:?}"),
+    }
+}
+
+#[test]
+fn add_from_urls_and_git_fetches_remote_sources() {
+    let digest = format!("sha256:{}", "c".repeat(64));
+    let def = lower(&format!(
+        "FROM busybox\n\
+         WORKDIR /opt\n\
+         ARG VERSION=1.2\n\
+         ADD https://example.com/dl/app-${{VERSION}}.tar.gz downloads/\n\
+         ADD --chmod=0644 --chown=1:2 https://example.com/a.bin https://example.com/b.bin /bin/\n\
+         ADD --checksum={digest} https://example.com/c.bin /bin/c\n\
+         ADD --unpack=true https://example.com/src.tgz /src/\n\
+         ADD --keep-git-dir=true https://example.com/repo.git#v1:docs /docs\n\
+         ADD --exclude=*.md git@example.com:org/repo.git /repo\n"
+    ));
+    let all = copies(&def);
+    let remote = |index: usize| remote_sources(all[index]);
+    let [RemoteSource::Http(app)] = remote(0) else {
+        panic!("one URL")
+    };
+    assert_eq!(app.url, "https://example.com/dl/app-1.2.tar.gz");
+    assert_eq!(app.checksum, None);
+    assert_eq!(all[0].paths, strings(&["app-1.2.tar.gz"]));
+    assert_eq!(all[0].dest, "/opt/downloads/");
+    assert!(!all[0].unpack_archives, "downloads are not unpacked");
+
+    assert_eq!(remote(1).len(), 2);
+    assert_eq!(all[1].paths, strings(&["a.bin", "b.bin"]));
+    assert_eq!(
+        (all[1].chmod, all[1].chown.as_deref()),
+        (Some(0o644), Some("1:2"))
+    );
+    let [RemoteSource::Http(pinned)] = remote(2) else {
+        panic!("one URL")
+    };
+    assert_eq!(
+        pinned.checksum.as_ref().map(|d| d.to_string()),
+        Some(digest)
+    );
+    assert_eq!(all[2].dest, "/bin/c");
+    assert!(all[3].unpack_archives, "--unpack=true unpacks a download");
+
+    let [RemoteSource::Git(docs)] = remote(4) else {
+        panic!("one repository")
+    };
+    assert_eq!(
+        docs,
+        &GitSource {
+            remote: "https://example.com/repo.git".into(),
+            reference: Some("v1".into()),
+            checksum: None,
+            keep_git_dir: true,
+            submodules: true,
+        }
+    );
+    assert_eq!(all[4].paths, strings(&["docs"]));
+    assert!(!all[4].unpack_archives);
+    let [RemoteSource::Git(repo)] = remote(5) else {
+        panic!("one repository")
+    };
+    assert_eq!(repo.remote, "git@example.com:org/repo.git");
+    assert!(!repo.keep_git_dir);
+    assert_eq!(all[5].paths, strings(&["."]));
+    assert_eq!(all[5].excludes, strings(&["*.md"]));
+
+    let texts = history(&def);
+    assert!(
+        texts.contains(
+            &"ADD https://example.com/dl/app-1.2.tar.gz downloads/ # buildkit".to_string()
+        ),
+        "{texts:?}"
+    );
+    let dot = graph_dot(&def);
+    assert!(
+        dot.contains("fetch https://example.com/repo.git#v1"),
+        "{dot}"
+    );
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub enum StepFailure {
     Sandbox(#[from] rbuild_exec::SandboxError),
     #[error("{0}")]
     Mount(#[from] crate::mounts::MountError),
+    #[error("{0}")]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("the build was interrupted")]
     Interrupted,
     #[error("{0}")]

@@ -151,6 +151,44 @@ pub enum CopySource {
     Vertex(VertexId),
     /// Files given in the Dockerfile itself (heredocs): name → content.
     Inline(Vec<InlineFile>),
+    /// Files fetched over the network when the step runs (ADD from URLs and git
+    /// repositories), in source order. Each is fetched into a root of its own, and the
+    /// copy's path at the same index names what to take from that root: the file name for
+    /// a URL, the subdirectory (or `.`) for a repository. Never a RUN mount source.
+    Remote(Vec<RemoteSource>),
+}
+
+/// Something ADD fetches over the network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteSource {
+    /// One file downloaded with HTTP(S) GET; never unpacked unless `--unpack` asks.
+    Http(HttpSource),
+    /// A git repository checked out at one commit.
+    Git(GitSource),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpSource {
+    pub url: String,
+    /// `--checksum`: the digest the downloaded bytes must have. It also stands in for the
+    /// bytes in the cache key, so a hit needs no download.
+    pub checksum: Option<Digest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitSource {
+    /// What `git fetch` is given: the URL without BuildKit's `#ref:subdir` fragment or
+    /// query.
+    pub remote: String,
+    /// Branch, tag, full ref name or commit id; `None` is the remote's HEAD.
+    pub reference: Option<String>,
+    /// `--checksum` (or `?checksum=`): the commit id, or a prefix of it, that the reference
+    /// must resolve to.
+    pub checksum: Option<String>,
+    /// Keep the `.git` directory in the copied tree (`--keep-git-dir=true`).
+    pub keep_git_dir: bool,
+    /// Check out submodules too (BuildKit's default; `?submodules=false` turns it off).
+    pub submodules: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,7 +214,8 @@ pub struct CopyOp {
     pub chmod: Option<u32>,
     /// `--exclude` patterns.
     pub excludes: Vec<String>,
-    /// ADD: unpack local tar archives instead of copying them.
+    /// ADD: unpack tar archives instead of copying them (local ones unless `--unpack=false`,
+    /// downloads only with `--unpack=true`).
     pub unpack_archives: bool,
     /// COPY --parents: keep the source's directory structure under dest.
     pub parents: bool,
@@ -238,6 +277,12 @@ impl Op {
 pub enum GraphError {
     #[error("vertex {vertex} reads {input}, which is not created before it")]
     ForwardReference { vertex: VertexId, input: VertexId },
+    #[error("vertex {vertex} copies {sources} remote sources but names {paths} paths in them")]
+    RemotePathCount {
+        vertex: VertexId,
+        sources: usize,
+        paths: usize,
+    },
 }
 
 /// The DAG. Append-only: `add` returns the new vertex's id.
@@ -256,6 +301,20 @@ impl BuildGraph {
         let id = VertexId(self.vertices.len());
         if let Some(input) = vertex.op.inputs().into_iter().find(|input| input.0 >= id.0) {
             return Err(GraphError::ForwardReference { vertex: id, input });
+        }
+        if let Op::Copy(CopyOp {
+            source: CopySource::Remote(sources),
+            paths,
+            ..
+        }) = &vertex.op
+        {
+            if sources.len() != paths.len() {
+                return Err(GraphError::RemotePathCount {
+                    vertex: id,
+                    sources: sources.len(),
+                    paths: paths.len(),
+                });
+            }
         }
         self.vertices.push(vertex);
         Ok(id)

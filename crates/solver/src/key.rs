@@ -1,6 +1,7 @@
 //! Cache keys: a vertex's key is the sha256 of a canonical JSON document (its
-//! `KeyMaterial`) holding the op's fully expanded parameters, the keys of its inputs and the
-//! content digests of the files it reads from local contexts.
+//! `KeyMaterial`) holding the op's fully expanded parameters, the keys of its inputs, the
+//! content digests of the files it reads from local contexts and the versions (file digest,
+//! commit) of the remote sources it reads.
 //!
 //! Keys are Merkle-style: a change anywhere below a vertex changes its key. Timestamps, host
 //! paths and uncached environment (proxies) never enter the material. This module computes
@@ -9,7 +10,8 @@
 use rbuild_oci::Digest;
 use serde_json::{json, Value};
 
-use crate::graph::{CopySource, Op, RunMount, VertexId};
+use crate::graph::{CopySource, Op, RemoteSource, RunMount, VertexId};
+use crate::remote::RemoteVersion;
 
 /// Bumped whenever the meaning of a key changes, so old cache entries stop matching.
 const KEY_FORMAT_VERSION: u32 = 1;
@@ -46,6 +48,9 @@ pub struct KeyInputs<'a> {
     /// For a RUN, the content digest of each bind mount's context files, by mount index
     /// (`None` for mounts that read no local context).
     pub mount_digests: &'a [Option<Digest>],
+    /// For an ADD from URLs or git repositories, the resolved version of each source, in
+    /// source order.
+    pub remote_versions: &'a [RemoteVersion],
 }
 
 /// Builds the key material of `op`.
@@ -75,7 +80,9 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
         Op::Copy(copy) => json!({
             "kind": "copy",
             "parent": key(copy.parent),
-            "source": source_material(&copy.source, &key, inputs.context_digest),
+            "source": source_material(
+                &copy.source, &key, inputs.context_digest, inputs.remote_versions,
+            ),
             "paths": copy.paths,
             "dest": copy.dest,
             "chown": copy.chown,
@@ -101,6 +108,7 @@ fn source_material(
     source: &CopySource,
     key: &dyn Fn(VertexId) -> String,
     context_digest: Option<&Digest>,
+    remote_versions: &[RemoteVersion],
 ) -> Value {
     match source {
         // The context's name and excludes are left out on purpose: what matters is the
@@ -115,6 +123,27 @@ fn source_material(
                 "content_digest": Digest::of(f.content.as_bytes()).to_string(),
                 "mode": f.mode,
             })).collect::<Vec<_>>(),
+        }),
+        CopySource::Remote(sources) => json!({
+            "remote": sources.iter().zip(remote_versions)
+                .map(|(source, version)| remote_material(source, version))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// A URL is named by its content alone (a mirror of the same bytes hits); a repository by
+/// its remote too, which a kept `.git` records.
+fn remote_material(source: &RemoteSource, version: &RemoteVersion) -> Value {
+    match source {
+        RemoteSource::Http(_) => json!({ "http": version }),
+        RemoteSource::Git(git) => json!({
+            "git": {
+                "remote": git.remote,
+                "version": version,
+                "keep_git_dir": git.keep_git_dir,
+                "submodules": git.submodules,
+            },
         }),
     }
 }
@@ -133,7 +162,8 @@ fn mount_material(
         } => json!({
             "type": "bind",
             "target": target,
-            "source": source_material(source, key, context_digest),
+            // Mounts never read remote sources: provisioning refuses them.
+            "source": source_material(source, key, context_digest, &[]),
             "source_path": source_path,
             "rw": read_write,
         }),
@@ -193,7 +223,8 @@ fn mount_material(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{NetworkMode, RunOp};
+    use crate::fixtures::remote_add;
+    use crate::graph::{GitSource, HttpSource, NetworkMode, RunOp};
     use rbuild_oci::Platform;
 
     fn run_op(args: &[&str], env: &[&str], uncached: &[&str]) -> Op {
@@ -211,6 +242,10 @@ mod tests {
     }
 
     fn key_with_parent(op: &Op, parent: &Digest) -> Digest {
+        key_with_remote(op, parent, &[])
+    }
+
+    fn key_with_remote(op: &Op, parent: &Digest, versions: &[RemoteVersion]) -> Digest {
         let input_key = |_v: VertexId| parent.clone();
         key_material(
             op,
@@ -218,6 +253,7 @@ mod tests {
                 input_key: &input_key,
                 context_digest: None,
                 mount_digests: &[],
+                remote_versions: versions,
             },
         )
         .key()
@@ -261,6 +297,7 @@ mod tests {
                 input_key: &input_key,
                 context_digest: None,
                 mount_digests: &[],
+                remote_versions: &[],
             },
         );
         let text = material.to_json();
@@ -269,5 +306,66 @@ mod tests {
             "{text}"
         );
         assert_eq!(material.key(), Digest::of(text.as_bytes()));
+    }
+
+    fn remote_key(op: &Op, version: RemoteVersion) -> Digest {
+        key_with_remote(op, &Digest::of(b"parent"), &[version])
+    }
+
+    #[test]
+    fn a_url_is_keyed_by_its_bytes_and_name_not_by_where_it_came_from() {
+        let http = |url: &str| {
+            RemoteSource::Http(HttpSource {
+                url: url.into(),
+                checksum: None,
+            })
+        };
+        let file = |bytes: &[u8]| RemoteVersion::File {
+            digest: Digest::of(bytes),
+            modified: Some(1_700_000_000),
+        };
+        let base = remote_key(
+            &remote_add(http("https://a.example/app.tgz"), "app.tgz"),
+            file(b"1"),
+        );
+        let mirror = remote_add(http("https://mirror.example/app.tgz"), "app.tgz");
+        assert_eq!(base, remote_key(&mirror, file(b"1")));
+        assert_ne!(base, remote_key(&mirror, file(b"2")));
+        let renamed = remote_add(http("https://a.example/app.tgz"), "other.tgz");
+        assert_ne!(base, remote_key(&renamed, file(b"1")));
+    }
+
+    #[test]
+    fn a_repository_is_keyed_by_remote_commit_and_kept_git_dir() {
+        let git = |remote: &str, keep_git_dir: bool| {
+            remote_add(
+                RemoteSource::Git(GitSource {
+                    remote: remote.into(),
+                    reference: Some("main".into()),
+                    checksum: None,
+                    keep_git_dir,
+                    submodules: true,
+                }),
+                ".",
+            )
+        };
+        let commit = |id: &str| RemoteVersion::Commit { commit: id.into() };
+        let base = remote_key(&git("https://h/r.git", false), commit("a1"));
+        assert_eq!(
+            base,
+            remote_key(&git("https://h/r.git", false), commit("a1"))
+        );
+        assert_ne!(
+            base,
+            remote_key(&git("https://h/r.git", false), commit("b2"))
+        );
+        assert_ne!(
+            base,
+            remote_key(&git("https://h/r.git", true), commit("a1"))
+        );
+        assert_ne!(
+            base,
+            remote_key(&git("https://h/other.git", false), commit("a1"))
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The solver: the build graph the frontend produces, cache keys, and the scheduler that
 //! runs only what the cache misses — RUN in the sandbox, COPY and WORKDIR on private overlay
-//! mounts — then assembles and exports the image.
+//! mounts, ADD's URLs and git repositories fetched first — then assembles and exports the
+//! image.
 //!
 //! It knows ops and keys, not Dockerfile syntax: every argument arrives expanded.
 
@@ -9,12 +10,15 @@ mod context;
 mod error;
 pub mod explain;
 mod export;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 mod image;
 mod key;
 mod mounts;
 mod ops;
 pub mod progress;
+mod remote;
 mod rootfs;
 mod solve;
 
@@ -27,4 +31,5 @@ pub use image::{
 };
 pub use key::{key_material, KeyInputs, KeyMaterial};
 pub use mounts::{MountError, RunEnvironment, SecretSource, Secrets, SshAgents};
+pub use remote::{RemoteError, RemoteVersion};
 pub use solve::{SolveOptions, SolveOutcome, Solver, VertexResult};

@@ -9,9 +9,8 @@ use rbuild_cache::{SnapshotChain, Store, UpperDir};
 use rbuild_exec::{LayerStack, OutputStream, SandboxError, SandboxSpec};
 use rbuild_fileop::copy::{copy_into_root, make_dir_all, write_inline_files, CopyOptions};
 use rbuild_fileop::patterns::PathPatterns;
-use rbuild_fileop::select::{select_sources_excluding, SelectOptions};
+use rbuild_fileop::select::{select_sources_excluding, SelectOptions, SourceMatch};
 
-use crate::context::ContextSelection;
 use crate::error::StepFailure;
 use crate::graph::{CopyOp, CopySource, MkdirOp, NetworkMode, RunOp, VertexId};
 use crate::mounts::{provide, MountInputs};
@@ -111,7 +110,9 @@ fn sandbox_network(mode: NetworkMode) -> rbuild_exec::NetworkMode {
 
 /// Where a COPY reads from once its inputs are known.
 pub(crate) enum CopyInput<'a> {
-    Context(&'a ContextSelection),
+    /// Files selected before the copy: from a local context, or fetched (ADD from URLs and
+    /// git repositories).
+    Selected(&'a [SourceMatch]),
     Chain(&'a SnapshotChain),
     Inline,
 }
@@ -151,9 +152,7 @@ fn apply_copy(
         dest_is_dir_hint: op.paths.len() > 1,
     };
     match input {
-        CopyInput::Context(selection) => {
-            copy_into_root(merged, &op.dest, &selection.matches, &options)?
-        }
+        CopyInput::Selected(matches) => copy_into_root(merged, &op.dest, matches, &options)?,
         CopyInput::Chain(_) => {
             let nothing_ignored = PathPatterns::default();
             let select = SelectOptions {

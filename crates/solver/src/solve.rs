@@ -20,6 +20,7 @@ use crate::key::{key_material, KeyInputs, KeyMaterial};
 use crate::mounts::{self, MountInputs, RunEnvironment};
 use crate::ops::{self, CopyInput, StepContext};
 use crate::progress::{ProgressEvent, ProgressSink};
+use crate::remote::{self, ResolvedRemote};
 
 /// How a solve behaves.
 #[derive(Clone, Debug)]
@@ -206,6 +207,8 @@ impl<'a> Solver<'a> {
         });
         let selection = self.context_selection(&vertex.op)?;
         let bind_selections = mounts::bind_selections(self.store, self.contexts, &vertex.op)?;
+        let remotes = remote::resolve(self.store, &vertex.op)?;
+        let remote_versions: Vec<_> = remotes.iter().map(|r| r.version.clone()).collect();
         let input_key = |i: VertexId| inputs[&i].key.clone();
         let material = key_material(
             &vertex.op,
@@ -213,6 +216,7 @@ impl<'a> Solver<'a> {
                 input_key: &input_key,
                 context_digest: selection.as_ref().map(|s| &s.digest),
                 mount_digests: &mounts::selection_digests(&bind_selections),
+                remote_versions: &remote_versions,
             },
         );
         let key = material.key();
@@ -241,7 +245,12 @@ impl<'a> Solver<'a> {
             }
         }
         let started = Instant::now();
-        let chain = self.execute(v, &vertex.op, inputs, selection.as_ref(), &bind_selections)?;
+        let sources = SourceInputs {
+            selection: selection.as_ref(),
+            bind_selections: &bind_selections,
+            remotes,
+        };
+        let chain = self.execute(v, &vertex.op, inputs, sources)?;
         self.store
             .index()
             .record(&key, &chain, &material.to_json(), &self.options.build_id)?;
@@ -294,8 +303,7 @@ impl<'a> Solver<'a> {
         v: VertexId,
         op: &Op,
         inputs: &HashMap<VertexId, VertexResult>,
-        selection: Option<&ContextSelection>,
-        bind_selections: &[Option<ContextSelection>],
+        sources: SourceInputs<'_, '_>,
     ) -> Result<SnapshotChain, StepFailure> {
         let cx = StepContext {
             store: self.store,
@@ -319,14 +327,19 @@ impl<'a> Solver<'a> {
                     store: self.store,
                     env,
                     results: inputs,
-                    selections: bind_selections,
+                    selections: sources.bind_selections,
                 };
                 ops::run(&cx, run, chain_of(run.parent), &mounts)
             }
             Op::Copy(copy) => {
-                let input = match (&copy.source, selection) {
-                    (_, Some(selection)) => CopyInput::Context(selection),
+                let fetched;
+                let input = match (&copy.source, sources.selection) {
+                    (_, Some(selection)) => CopyInput::Selected(&selection.matches),
                     (CopySource::Vertex(source), _) => CopyInput::Chain(chain_of(*source)),
+                    (CopySource::Remote(_), _) => {
+                        fetched = remote::fetch(self.store, sources.remotes, &copy.excludes)?;
+                        CopyInput::Selected(&fetched.matches)
+                    }
                     _ => CopyInput::Inline,
                 };
                 ops::copy(&cx, copy, chain_of(copy.parent), input)
@@ -335,6 +348,16 @@ impl<'a> Solver<'a> {
             Op::Scratch | Op::Image(_) => unreachable!("sources are resolved by base_chain"),
         }
     }
+}
+
+/// What a step reads besides its input vertices, gathered while its key was computed.
+struct SourceInputs<'s, 'g> {
+    /// The files a COPY reads from a local context.
+    selection: Option<&'s ContextSelection>,
+    /// The context files of each RUN bind mount.
+    bind_selections: &'s [Option<ContextSelection>],
+    /// The resolved sources of an ADD from URLs or git repositories.
+    remotes: Vec<ResolvedRemote<'g>>,
 }
 
 fn input_results(

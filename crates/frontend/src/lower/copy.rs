@@ -1,10 +1,10 @@
 //! COPY and ADD: expanded sources and destination, where files come from (the build
-//! context with its .dockerignore, another stage or image, or heredocs written in the
-//! Dockerfile), `--chown`/`--chmod`/`--exclude`/`--parents`/`--link`, and ADD's archive
-//! unpacking.
+//! context with its .dockerignore, another stage or image, heredocs written in the
+//! Dockerfile, or — ADD only — URLs and git repositories), `--chown`/`--chmod`/`--exclude`/
+//! `--parents`/`--link`/`--checksum`/`--keep-git-dir`, and ADD's archive unpacking.
 //!
-//! Remote sources (URLs, git) are refused: builds have no network. Selecting and copying
-//! the files happens when the solver runs the op.
+//! Recognizing remote sources is `remote`'s job. Fetching, selecting and copying the files
+//! happens when the solver runs the op.
 
 use rbuild_solver::graph::{CopyOp, CopySource, InlineFile, Op};
 
@@ -13,6 +13,7 @@ use crate::instructions::{CopyInstruction, CopyKind, InlineSource};
 use crate::shell::ShellLex;
 
 use super::paths;
+use super::remote::{remote_source, RemoteFlags, SourceKind};
 use super::stage::StageState;
 use super::stages::Command;
 use super::vars::{expand_word, StageVars};
@@ -30,9 +31,11 @@ impl Lowerer<'_, '_> {
         copy: &CopyInstruction,
     ) -> Result<(), Fault> {
         let words = ExpandedCopy::new(&self.lex, &state.vars, copy)?;
-        check_sources(copy, &words.sources, words.checksum.as_deref())?;
+        let remote = check_sources(copy, &words.sources, words.checksum.as_deref())?;
         let chmod = words.chmod.as_deref().map(parse_chmod).transpose()?;
-        let (source, paths) = if copy.inline.is_empty() {
+        let (source, paths) = if remote {
+            remote_sources(copy, &words)?
+        } else if copy.inline.is_empty() {
             let source = match &copy.from {
                 Some(from) => CopySource::Vertex(self.source_vertex(from, stage_index)?),
                 None => self.context_source(),
@@ -56,7 +59,8 @@ impl Lowerer<'_, '_> {
             chown: words.chown.clone(),
             chmod,
             excludes: words.excludes.clone(),
-            unpack_archives: copy.kind == CopyKind::Add && copy.unpack.unwrap_or(true),
+            // Downloads stay packed unless `--unpack` asks, as in BuildKit.
+            unpack_archives: copy.kind == CopyKind::Add && copy.unpack.unwrap_or(!remote),
             parents: copy.parents,
             link: copy.link,
         });
@@ -121,54 +125,75 @@ impl ExpandedCopy {
     }
 }
 
-/// Refuses remote sources and misplaced `--checksum`.
+/// Checks where the sources are and returns whether they are remote: COPY reads no remote
+/// source, an ADD reads remote sources only (no mix with local files or heredocs), and
+/// `--checksum` goes with exactly one remote source.
 fn check_sources(
     copy: &CopyInstruction,
     sources: &[String],
     checksum: Option<&str>,
-) -> Result<(), Fault> {
+) -> Result<bool, Fault> {
     let keyword = copy.kind.keyword();
-    for source in sources {
-        let Some(kind) = remote_kind(source) else {
-            continue;
-        };
-        return Err(match copy.kind {
-            CopyKind::Copy => Fault::instruction(format!("source can't be a {kind} for COPY"))
-                .with_help("use ADD for remote sources, or copy a local file"),
-            CopyKind::Add => Fault::unsupported(format!(
-                "ADD from a {kind} is not supported: no network during rbuild builds"
-            ))
-            .with_help("download the file into the build context and ADD or COPY it from there"),
-        }
-        .focus(source));
+    let kinds: Vec<SourceKind> = sources.iter().map(|s| SourceKind::of(s)).collect();
+    let first_remote = kinds.iter().position(|kind| kind.is_remote());
+    if let (CopyKind::Copy, Some(index)) = (copy.kind, first_remote) {
+        return Err(Fault::instruction(format!(
+            "source can't be a {} for COPY",
+            kinds[index].noun()
+        ))
+        .with_help("use ADD for remote sources, or copy a local file")
+        .focus(&sources[index]));
+    }
+    let remote = first_remote.is_some();
+    if let Some(local) = kinds
+        .iter()
+        .position(|kind| !kind.is_remote())
+        .filter(|_| remote)
+    {
+        return Err(Fault::unsupported(format!(
+            "{keyword} mixing remote and local sources is not supported: split it into two instructions"
+        ))
+        .focus(&sources[local]));
+    }
+    if remote && !copy.inline.is_empty() {
+        return Err(Fault::unsupported(format!(
+            "{keyword} mixing remote sources and heredocs is not supported: split it into two instructions"
+        )));
     }
     if checksum.is_some() {
         let message = if sources.len() != 1 {
-            "checksum can't be specified for multiple sources"
+            Some("checksum can't be specified for multiple sources")
+        } else if !remote {
+            Some("checksum requires HTTP(S) or Git sources")
         } else {
-            "checksum requires HTTP(S) or Git sources"
+            None
         };
-        return Err(Fault::instruction(message).focus("--checksum"));
+        if let Some(message) = message {
+            return Err(Fault::instruction(message).focus("--checksum"));
+        }
     }
     if copy.inline.is_empty() && sources.is_empty() {
         return Err(Fault::instruction(format!("{keyword} has no source")));
     }
-    Ok(())
+    Ok(remote)
 }
 
-/// `URL` or `git ref` when `source` is remote.
-fn remote_kind(source: &str) -> Option<&'static str> {
-    let lower = source.to_ascii_lowercase();
-    let is_git = lower.starts_with("git://")
-        || lower.starts_with("git@")
-        || (lower.contains("://") && (lower.contains(".git#") || lower.ends_with(".git")));
-    if is_git {
-        Some("git ref")
-    } else if lower.starts_with("http://") || lower.starts_with("https://") {
-        Some("URL")
-    } else {
-        None
-    }
+/// The fetch plan of an ADD whose sources are all remote, and the path in each.
+fn remote_sources(
+    copy: &CopyInstruction,
+    words: &ExpandedCopy,
+) -> Result<(CopySource, Vec<String>), Fault> {
+    let flags = RemoteFlags {
+        checksum: words.checksum.as_deref(),
+        keep_git_dir: copy.keep_git_dir,
+    };
+    let planned = words
+        .sources
+        .iter()
+        .map(|source| remote_source(source, &flags).map_err(|fault| fault.focus(source)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (sources, paths) = planned.into_iter().unzip();
+    Ok((CopySource::Remote(sources), paths))
 }
 
 /// `--chmod` as octal permission bits, at most `07777`.
@@ -219,20 +244,5 @@ mod tests {
         for bad in ["999", "u+x", "17777", ""] {
             assert!(parse_chmod(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn remote_sources_are_recognized() {
-        assert_eq!(remote_kind("https://example.com/a.tgz"), Some("URL"));
-        assert_eq!(
-            remote_kind("https://github.com/moby/buildkit.git"),
-            Some("git ref")
-        );
-        assert_eq!(
-            remote_kind("git@github.com:moby/buildkit.git"),
-            Some("git ref")
-        );
-        assert_eq!(remote_kind("src/app.git"), None);
-        assert_eq!(remote_kind("./http"), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use rbuild_solver::graph::{BuildDefinition, Op};
+use rbuild_solver::graph::{BuildDefinition, CopyOp, CopySource, Op, RemoteSource};
 
 /// Renders `def`'s graph in DOT.
 pub fn graph_dot(def: &BuildDefinition) -> String {
@@ -40,8 +40,25 @@ fn op_kind(op: &Op) -> String {
         Op::Scratch => "scratch".to_string(),
         Op::Image(image) => format!("image {}", escape(&image.platform.to_string())),
         Op::Run(_) => "run".to_string(),
+        Op::Copy(CopyOp {
+            source: CopySource::Remote(sources),
+            ..
+        }) => {
+            let names: Vec<String> = sources.iter().map(remote_name).collect();
+            format!("fetch {}", escape(&names.join(" ")))
+        }
         Op::Copy(_) => "copy".to_string(),
         Op::Mkdir(mkdir) => format!("mkdir {}", escape(&mkdir.path)),
+    }
+}
+
+fn remote_name(source: &RemoteSource) -> String {
+    match source {
+        RemoteSource::Http(http) => http.url.clone(),
+        RemoteSource::Git(git) => match &git.reference {
+            Some(reference) => format!("{}#{reference}", git.remote),
+            None => git.remote.clone(),
+        },
     }
 }
 

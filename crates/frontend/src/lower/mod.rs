@@ -16,6 +16,7 @@ mod paths;
 mod ports;
 mod prepare;
 mod progress;
+mod remote;
 mod run;
 mod signals;
 mod stage;

@@ -129,6 +129,9 @@ fn source_cause(cx: &Comparison<'_>, before: Option<&Value>, after: Option<&Valu
         _ if after.and_then(|s| s.get("inline")).is_some() => Cause::OptionChanged {
             what: "inline (heredoc) content".to_string(),
         },
+        _ if after.and_then(|s| s.get("remote")).is_some() => Cause::OptionChanged {
+            what: "remote content (a downloaded file or a git commit)".to_string(),
+        },
         _ => Cause::OptionChanged {
             what: "copy source".to_string(),
         },
@@ -250,6 +253,20 @@ mod tests {
                     parent: "[1/3] COPY . .".into()
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn new_remote_content_is_named_as_such() {
+        let add = |digest: &str| {
+            json!({"version": 1, "op": {"kind": "copy", "parent": "p",
+                "source": {"remote": [{"http": {"file": {"digest": digest}}}]}}})
+        };
+        assert_eq!(
+            compare(add("sha256:1"), &add("sha256:2"), &[]),
+            [Cause::OptionChanged {
+                what: "remote content (a downloaded file or a git commit)".into()
+            }]
         );
     }
 

@@ -43,6 +43,11 @@ pub enum MountError {
         source: io::Error,
     },
 
+    #[error(
+        "bind mount at {target}: a URL or git repository cannot be mounted, only ADD fetches them"
+    )]
+    RemoteBindSource { target: String },
+
     #[error("cache mount {id:?}: preparing {path}: {source}")]
     CacheDir {
         id: String,

@@ -167,6 +167,12 @@ impl ProvidedMounts {
                 let lowers = inputs.store.layers().lower_dirs(&inputs.results[v].chain)?;
                 vertex_bind(lowers, source_path, || self.empty_dir(inputs.store))?
             }
+            CopySource::Remote(_) => {
+                return Err(MountError::RemoteBindSource {
+                    target: target.clone(),
+                }
+                .into())
+            }
         };
         self.mounts.push(SandboxMount {
             source: mount_source,
