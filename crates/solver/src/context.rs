@@ -73,9 +73,13 @@ pub(crate) fn select_from_context(
         follow_top_symlinks: true,
         allow_empty_wildcard: false,
     };
-    let matches = select_sources_excluding(root, paths, &options, &excludes)?;
-    // One query for the whole context, whatever order the parallel hashing asks in.
-    store.context_memo().preload(root);
+    // The memo rows of the whole context load (one query, whatever order the parallel
+    // hashing asks in) while the walk runs: a walk waits on stat calls, the load on SQLite.
+    let (matches, ()) = rayon::join(
+        || select_sources_excluding(root, paths, &options, &excludes),
+        || store.context_memo().preload(root),
+    );
+    let matches = matches?;
     let digested = digest_selection_with_files(&matches, store.context_memo())?;
     Ok(ContextSelection {
         matches,
