@@ -32,6 +32,18 @@ fn step_number(progress: &str, needle: &str) -> String {
         .to_string()
 }
 
+/// Builds a step that prints the `expected_lines` (to stdout, or where `redirect` says), then
+/// runs `then`.
+fn build_logging(store: &TestStore, redirect: &str, then: &str) -> std::process::Output {
+    let dockerfile = format!(
+        "FROM busybox\nRUN awk 'BEGIN {{ for (i = 1; i <= {LINES}; i++) \
+         printf \"log-line-%06d-%s\\n\", i, \"{}\" }}' {redirect}; {then}\n",
+        "x".repeat(40)
+    );
+    let context = context_from(&[("Dockerfile", dockerfile.as_str())]);
+    store.build(context.path(), &[])
+}
+
 fn expected_lines() -> Vec<String> {
     (1..=LINES)
         .map(|i| format!("log-line-{i:06}-{}", "x".repeat(40)))
@@ -42,14 +54,11 @@ fn expected_lines() -> Vec<String> {
 fn plain_progress_prints_every_line_of_a_long_successful_step() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    let context = context_from(&[(
-        "Dockerfile",
-        "FROM busybox\n\
-         RUN awk 'BEGIN { for (i = 1; i <= 60000; i++) \
-         printf \"log-line-%06d-%s\\n\", i, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }'; \
-         head -c 200000 /dev/zero | tr '\\0' y; echo; printf no-newline-at-the-end\n",
-    )]);
-    let out = store.build(context.path(), &[]);
+    let out = build_logging(
+        &store,
+        "",
+        "head -c 200000 /dev/zero | tr '\\0' y; echo; printf no-newline-at-the-end",
+    );
     assert_success(&out, "long output build");
     let progress = stderr(&out);
     let step = step_number(&progress, "RUN awk");
@@ -71,14 +80,7 @@ fn plain_progress_prints_every_line_of_a_long_successful_step() {
 fn plain_progress_prints_every_line_of_a_failing_step() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    let context = context_from(&[(
-        "Dockerfile",
-        "FROM busybox\n\
-         RUN awk 'BEGIN { for (i = 1; i <= 60000; i++) \
-         printf \"log-line-%06d-%s\\n\", i, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }' >&2; \
-         printf last-words-without-newline; exit 7\n",
-    )]);
-    let out = store.build(context.path(), &[]);
+    let out = build_logging(&store, ">&2", "printf last-words-without-newline; exit 7");
     assert!(!out.status.success(), "the step must fail");
     let progress = stderr(&out);
     let step = step_number(&progress, "RUN awk");
