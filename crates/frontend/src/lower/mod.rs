@@ -218,24 +218,19 @@ impl Lowerer<'_, '_> {
             .platform
             .clone()
             .unwrap_or_else(|| self.options.platform.clone());
-        match &prepared.base {
+        let (vertex, config) = match &prepared.base {
             Base::Scratch => {
-                let vertex = self.scratch_vertex()?;
                 let mut config = ImageConfig::scratch(&platform);
                 // BuildKit's empty image starts in `/`.
                 config.config.working_dir = Some("/".to_string());
-                Ok(StageState::from_config(
-                    vertex,
-                    platform,
-                    config,
-                    names,
-                    record_history,
-                ))
+                (self.scratch_vertex()?, config)
             }
-            Base::Stage(base) => self.stages[*base]
-                .as_ref()
-                .map(|state| state.child(names, record_history))
-                .ok_or_else(|| Fault::stage(format!("stage {base} was not lowered"))),
+            Base::Stage(base) => {
+                return self.stages[*base]
+                    .as_ref()
+                    .map(|state| state.child(names, record_history))
+                    .ok_or_else(|| Fault::stage(format!("stage {base} was not lowered")));
+            }
             Base::Image(reference) => {
                 let vertex = self.images.vertex(
                     &mut self.graph,
@@ -245,15 +240,16 @@ impl Lowerer<'_, '_> {
                     Some(location),
                 )?;
                 let config = self.images.resolve(reference, &platform)?.config.clone();
-                Ok(StageState::from_config(
-                    vertex,
-                    platform,
-                    config,
-                    names,
-                    record_history,
-                ))
+                (vertex, config)
             }
-        }
+        };
+        Ok(StageState::from_config(
+            vertex,
+            platform,
+            config,
+            names,
+            record_history,
+        ))
     }
 
     fn scratch_vertex(&mut self) -> Result<VertexId, Fault> {
