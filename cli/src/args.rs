@@ -59,7 +59,8 @@ pub struct BuildArgs {
     /// Output destination: `type=oci|docker|local,dest=PATH`; may repeat.
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     pub outputs: Vec<String>,
-    /// Target platform (`linux/amd64`); default: this machine's.
+    /// Target platforms, comma-separated (`linux/amd64,linux/arm64`; `local` is this
+    /// machine's); default: this machine's. Several build one image index.
     #[arg(long)]
     pub platform: Option<String>,
     /// Metadata label for the image (`KEY=VALUE`); may repeat.
@@ -115,7 +116,8 @@ pub struct LoadArgs {
     /// OCI layout directory or tar, or docker-archive tar.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// Platform to import from a multi-platform image (default: this machine's).
+    /// Platforms to import from a multi-platform image, comma-separated (default: all of
+    /// them); a name keeps the platforms it had and gains these.
     #[arg(long)]
     pub platform: Option<String>,
     /// Name to give the image (default: the names recorded in the archive).

@@ -1,6 +1,6 @@
-//! `rbuild cache du|prune|check` and the automatic cleanup after each build: how sizes and
-//! durations are written (`10GB`, `24h`), what the default store size limit is, and how the
-//! store's maintenance reports are shown.
+//! `rbuild cache du|prune|check` and the `--gc-keep-storage` setting: how sizes and
+//! durations are written (`10GB`, `24h`) and how the store's maintenance reports are shown.
+//! The default limit and the cleanup after each build are the store's and the engine's.
 //!
 //! Deciding what to remove is the store's job (`Store::prune`); this module turns flags into
 //! a policy and reports into text.
@@ -13,11 +13,6 @@ use rbuild_cache::{CheckReport, DiskUsage, PrunePolicy, PruneReport, Store};
 
 use crate::args::{CacheCommand, PruneArgs};
 use crate::images::human_size;
-
-/// The default limit never exceeds this many bytes...
-const DEFAULT_LIMIT_CAP: u64 = 20_000_000_000;
-/// ...nor this share (in percent) of the store's filesystem.
-const DEFAULT_LIMIT_PERCENT: u64 = 10;
 
 pub fn run(store: &Store, command: &CacheCommand) -> Result<()> {
     match command {
@@ -133,28 +128,6 @@ fn print_check(report: &CheckReport) {
     }
 }
 
-/// The cleanup after a build: when snapshots and blobs exceed the limit, least recently
-/// used cache goes until they fit. `setting` is `--gc-keep-storage` / `RBUILD_GC_KEEP_STORAGE`.
-pub fn collect_garbage(store: &Store, setting: Option<&str>) -> Result<()> {
-    let Some(limit) = gc_limit(store.root(), setting)? else {
-        return Ok(());
-    };
-    if store.stored_bytes()? <= limit {
-        return Ok(());
-    }
-    let report = store.prune(&PrunePolicy {
-        keep_storage: Some(limit),
-        ..PrunePolicy::default()
-    })?;
-    eprintln!(
-        "gc: the store exceeded {}; removed {} cache records, reclaimed {}",
-        human_size(limit),
-        report.records_removed,
-        human_size(report.bytes_reclaimed)
-    );
-    Ok(())
-}
-
 /// The store size limit: `None` when disabled, the setting when given, else the default.
 pub fn gc_limit(root: &Path, setting: Option<&str>) -> Result<Option<u64>> {
     match setting.map(str::trim) {
@@ -162,31 +135,8 @@ pub fn gc_limit(root: &Path, setting: Option<&str>) -> Result<Option<u64>> {
         Some(size) => parse_size(size)
             .map(Some)
             .context("--gc-keep-storage / RBUILD_GC_KEEP_STORAGE"),
-        None => Ok(Some(default_limit(root))),
+        None => Ok(Some(rbuild_cache::default_gc_limit(root))),
     }
-}
-
-/// The smaller of 20 GB and 10% of the filesystem holding the store.
-fn default_limit(root: &Path) -> u64 {
-    filesystem_size(root)
-        .map(|size| size / 100 * DEFAULT_LIMIT_PERCENT)
-        .map_or(DEFAULT_LIMIT_CAP, |share| share.min(DEFAULT_LIMIT_CAP))
-}
-
-fn filesystem_size(path: &Path) -> Option<u64> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` points to writable
-    // memory of the right type; statvfs only writes to it.
-    let result = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
-    if result != 0 {
-        return None;
-    }
-    // SAFETY: statvfs succeeded, so it initialized `stat`.
-    let stat = unsafe { stat.assume_init() };
-    // The field types differ between targets; on some the conversion is the identity.
-    #[allow(clippy::useless_conversion)]
-    Some(u64::from(stat.f_blocks).saturating_mul(u64::from(stat.f_frsize)))
 }
 
 /// Sizes as docker's `--keep-storage` reads them: a number with an optional unit (`k`, `m`,
@@ -283,7 +233,7 @@ mod tests {
         assert_eq!(gc_limit(root, Some("0")).unwrap(), None);
         assert_eq!(gc_limit(root, Some("1GB")).unwrap(), Some(1 << 30));
         let default = gc_limit(root, None).unwrap().unwrap();
-        assert!(default > 0 && default <= DEFAULT_LIMIT_CAP);
+        assert!(default > 0 && default <= rbuild_cache::DEFAULT_GC_CAP);
         assert!(gc_limit(root, Some("lots")).is_err());
     }
 }

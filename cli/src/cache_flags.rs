@@ -1,24 +1,13 @@
-//! `--cache-from` and `--cache-to`: parsing the buildx-style specs and running the imports
-//! before the solve (a missing or damaged cache is a warning, never a failed build) and the
-//! exports after it.
+//! `--cache-from` and `--cache-to`: parsing the buildx-style specs into the engine's
+//! cache sources and destinations.
 //!
-//! The cache directory format and its verification are the solver's (`cache_io`).
+//! Importing and exporting are the engine's; the cache format is the solver's (`cache_io`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
-use rbuild_cache::Store;
-use rbuild_solver::cache_io::{export_cache, import_cache, CacheMode};
-use rbuild_solver::graph::{BuildGraph, VertexId};
-use rbuild_solver::SolveOutcome;
-
-/// One `--cache-to type=local,dest=DIR[,mode=min|max]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheTo {
-    pub dest: PathBuf,
-    pub mode: CacheMode,
-}
+use anyhow::{anyhow, bail, Result};
+use rbuild_engine::{CacheMode, CacheTo};
 
 /// Parses every `--cache-from type=local,src=DIR` (a bare path means `src=`).
 pub fn parse_cache_from(specs: &[String]) -> Result<Vec<PathBuf>> {
@@ -70,48 +59,6 @@ fn local_fields(spec: &str, flag: &str, path_key: &str) -> Result<BTreeMap<Strin
         None | Some("local") => Ok(fields),
         Some(other) => bail!("{flag} {spec:?}: cache type {other:?} is not supported (local)"),
     }
-}
-
-/// Imports each cache directory; problems become warnings.
-pub fn import_all(store: &Store, sources: &[PathBuf]) {
-    for src in sources {
-        match import_cache(store, src) {
-            Ok(summary) => {
-                eprintln!(
-                    "importing cache from {}: {} records ({} known already), {} layers",
-                    src.display(),
-                    summary.records,
-                    summary.known,
-                    summary.layers
-                );
-                for skipped in &summary.skipped {
-                    eprintln!("warning: cache {}: skipped {skipped}", src.display());
-                }
-            }
-            Err(e) => eprintln!("warning: cache {} not imported: {e}", src.display()),
-        }
-    }
-}
-
-/// Exports the build's cache to every `--cache-to`.
-pub fn export_all(
-    store: &Store,
-    graph: &BuildGraph,
-    outcome: &SolveOutcome,
-    target: VertexId,
-    destinations: &[CacheTo],
-) -> Result<()> {
-    for to in destinations {
-        let summary = export_cache(store, graph, outcome, target, &to.dest, to.mode)
-            .with_context(|| format!("cannot export the cache to {}", to.dest.display()))?;
-        eprintln!(
-            "exported cache to {}: {} records, {} layers",
-            to.dest.display(),
-            summary.records,
-            summary.layers
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

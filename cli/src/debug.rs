@@ -8,6 +8,7 @@ use rbuild_cache::Store;
 
 use crate::args::BuildArgs;
 use crate::build;
+use crate::diagnostics::engine_failure;
 
 pub fn dump_ast(file: &Path) -> Result<()> {
     let source =
@@ -25,8 +26,9 @@ pub fn dump_ast(file: &Path) -> Result<()> {
 }
 
 pub fn graph(store: &Store, args: &BuildArgs) -> Result<()> {
-    let inputs = build::read_inputs(args)?;
-    let definition = build::lower(store, &inputs)?;
+    let request = build::request(args)?;
+    let definition = rbuild_engine::first_platform_definition(store, &request)
+        .map_err(|e| engine_failure(&e, &request))?;
     print!("{}", rbuild_frontend::graph_dot(&definition));
     Ok(())
 }

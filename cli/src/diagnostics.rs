@@ -1,23 +1,40 @@
-//! Turning frontend and solver failures into the messages users see: the Dockerfile
-//! location, the offending line, the cause and, for failed RUN steps, the last output lines.
+//! Turning engine failures into the messages users see: the Dockerfile location, the
+//! offending line, the cause and, for failed RUN steps, the last output lines.
 
 use anyhow::anyhow;
+use rbuild_engine::{BuildRequest, EngineError};
 use rbuild_frontend::diagnostic::Diagnostic;
-use rbuild_frontend::FrontendError;
 use rbuild_solver::{SolveError, StepFailure};
 
-use crate::build::BuildInputs;
-
-pub fn frontend_failure(error: &FrontendError) -> anyhow::Error {
-    anyhow!("{}", error.diagnostic().render())
+pub fn engine_failure(error: &EngineError, request: &BuildRequest) -> anyhow::Error {
+    match error {
+        EngineError::Frontend(e) => anyhow!("{}", e.diagnostic().render()),
+        EngineError::Solve(e) => solve_failure(e, request),
+        other => anyhow!("{}", error_chain(other)),
+    }
 }
 
-pub fn solve_failure(error: &SolveError, inputs: &BuildInputs) -> anyhow::Error {
+/// `error: cause: cause's cause`, each cause once.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn solve_failure(error: &SolveError, request: &BuildRequest) -> anyhow::Error {
     let message = format!("failed to solve: {}", error);
     let mut text = match &error.location {
         Some(location) => Diagnostic::from_source(
-            &inputs.dockerfile_name,
-            &inputs.source,
+            &request.dockerfile.name,
+            &request.dockerfile.source,
             location.start_line,
             None,
             message,

@@ -1,38 +1,16 @@
 //! `--explain`: one line per step saying why it ran (what changed since the earlier build of
-//! the same Dockerfile) or which build its cached result came from; and recording every
-//! build so that later builds have something to compare with.
+//! the same Dockerfile) or which build its cached result came from.
 //!
-//! Working out the causes is the solver's job (`rbuild_solver::explain`); this module only
-//! words them.
+//! Working out the causes is the solver's job (`rbuild_solver::explain`) and recording
+//! builds the engine's; this module only words them.
 
-use rbuild_cache::Store;
-use rbuild_solver::explain::{
-    explain_build, record_build, BuildExplanation, BuildFacts, Cause, FileChanges, Verdict,
-};
+use rbuild_solver::explain::{BuildExplanation, Cause, FileChanges, Verdict};
 use rbuild_solver::rfc3339;
 
 /// How many file names one cause lists before summarizing the rest.
 const FILES_SHOWN: usize = 5;
 /// Values longer than this are shortened.
 const VALUE_CHARS: usize = 60;
-
-/// Prints the explanation (when asked for) and records the build. Neither may fail the
-/// build: problems are warnings.
-pub fn explain_and_record(store: &Store, facts: &BuildFacts<'_>, explain: bool) {
-    if explain {
-        match explain_build(store, facts) {
-            Ok(explanation) => {
-                for line in render(&explanation) {
-                    eprintln!("{line}");
-                }
-            }
-            Err(e) => eprintln!("warning: cannot explain the build: {e}"),
-        }
-    }
-    if let Err(e) = record_build(store, facts) {
-        eprintln!("warning: cannot record the build for later --explain: {e}");
-    }
-}
 
 /// The explanation as lines of text.
 pub fn render(explanation: &BuildExplanation) -> Vec<String> {

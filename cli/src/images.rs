@@ -1,40 +1,59 @@
-//! `rbuild images`: the named images in the store, as `docker images` shows them.
+//! `rbuild images`: the named images in the store, as `docker images` shows them, with the
+//! platforms each serves (a multi-platform image is one row, its id the index digest, as
+//! docker's containerd image store shows it).
 
 use anyhow::Result;
 use rbuild_cache::Store;
+use rbuild_oci::{descriptor_digest, media_types};
 use rbuild_solver::manifest_config;
 
-/// Prints REPOSITORY, TAG, IMAGE ID, CREATED and SIZE for each image.
+const COLUMNS: usize = 6;
+
+/// Prints REPOSITORY, TAG, IMAGE ID, CREATED, SIZE and PLATFORMS for each image.
 pub fn run(store: &Store) -> Result<()> {
     let mut rows = vec![[
-        "REPOSITORY".to_string(),
-        "TAG".to_string(),
-        "IMAGE ID".to_string(),
-        "CREATED".to_string(),
-        "SIZE".to_string(),
-    ]];
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "PLATFORMS",
+    ]
+    .map(str::to_string)];
     for entry in store.images().list()? {
-        let (image_id, config) = manifest_config(store, &entry.target)?;
-        let size: u64 = config
-            .rootfs
-            .diff_ids
-            .iter()
-            .map(|d| store.layers().layer_size(d).unwrap_or(0))
-            .sum();
+        let mut size = 0u64;
+        let mut created = None;
+        let mut platforms = Vec::new();
+        let mut image_id = descriptor_digest(&entry.target)?;
+        for (manifest, platform) in store.platforms_of(&entry.target)? {
+            let (config_digest, config) = manifest_config(store, &manifest)?;
+            size += config
+                .rootfs
+                .diff_ids
+                .iter()
+                .map(|d| store.layers().layer_size(d).unwrap_or(0))
+                .sum::<u64>();
+            created = created.max(config.created.clone());
+            platforms.push(platform.to_string());
+            if !media_types::is_index(entry.target.media_type().as_ref()) {
+                image_id = config_digest;
+            }
+        }
         rows.push([
             entry.name.familiar_repository(),
             entry.name.tag().unwrap_or("<none>").to_string(),
             image_id.short().to_string(),
-            config.created.clone().unwrap_or_else(|| "N/A".to_string()),
+            created.unwrap_or_else(|| "N/A".to_string()),
             human_size(size),
+            platforms.join(","),
         ]);
     }
     print_table(&rows);
     Ok(())
 }
 
-fn print_table(rows: &[[String; 5]]) {
-    let mut widths = [0usize; 5];
+fn print_table(rows: &[[String; COLUMNS]]) {
+    let mut widths = [0usize; COLUMNS];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.len());

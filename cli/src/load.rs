@@ -1,12 +1,15 @@
 //! `rbuild load`: import an image from an OCI layout (directory or tar) or a docker-archive
 //! tar into the store, so `FROM` finds it without a registry.
 //!
-//! Blobs are verified and stored first, layer records next, the name last: an interrupted
-//! load never leaves a name pointing at missing content.
+//! Every platform of a multi-platform image is loaded (or those `--platform` names), and a
+//! name keeps the platforms it already had. Blobs are verified and stored first, layer
+//! records next, the name last: an interrupted load never leaves a name pointing at
+//! missing content.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rbuild_archive::{ImageArchive, SelectedImage};
 use rbuild_cache::Store;
 use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 
@@ -19,13 +22,59 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         .context("cannot register the load with the store")?;
     let archive = rbuild_archive::open(&args.path)
         .with_context(|| format!("cannot load {}", args.path.display()))?;
-    let platform = match &args.platform {
-        Some(spec) => spec.parse::<Platform>()?,
-        None => Platform::host(),
+    let mut loaded = Vec::new();
+    for platform in platforms_to_load(&archive, args)? {
+        let image = archive
+            .select(None, &platform)
+            .with_context(|| format!("cannot load {}", args.path.display()))?;
+        store_image(store, &archive, &image)?;
+        loaded.push(image);
+    }
+    // Every platform of an index loaded: the names point at that very index, so a
+    // `FROM name@<index digest>` pin finds it.
+    let whole_index = match args.platform {
+        None => archive.platform_index(None)?,
+        Some(_) => None,
     };
-    let image = archive
-        .select(None, &platform)
+    if let Some((index, bytes)) = &whole_index {
+        store_exact(store, bytes, &descriptor_digest(index)?)?;
+    }
+    for image in &loaded {
+        for name in &image_names(args, &image.names)? {
+            match &whole_index {
+                Some((index, _)) => store.images().tag(name, index)?,
+                None => {
+                    store.tag_platform(name, &image.manifest, &image.platform)?;
+                }
+            }
+            println!("Loaded image: {} ({})", name.familiar(), image.platform);
+        }
+    }
+    Ok(())
+}
+
+/// `--platform` when given; else every platform the archive's (first) image offers.
+fn platforms_to_load(archive: &ImageArchive, args: &LoadArgs) -> Result<Vec<Platform>> {
+    if let Some(spec) = &args.platform {
+        return Ok(Platform::parse_list(spec)?);
+    }
+    let images = archive
+        .images()
         .with_context(|| format!("cannot load {}", args.path.display()))?;
+    let platforms = images
+        .into_iter()
+        .next()
+        .map(|image| image.platforms)
+        .unwrap_or_default();
+    Ok(if platforms.is_empty() {
+        vec![Platform::host()]
+    } else {
+        platforms
+    })
+}
+
+/// Layers (verified), config and manifest of one platform's image.
+fn store_image(store: &Store, archive: &ImageArchive, image: &SelectedImage) -> Result<()> {
     for layer in &image.layers {
         let digest = descriptor_digest(&layer.blob)?;
         if !store.blobs().contains(&digest) {
@@ -46,13 +95,7 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         store,
         &image.manifest_bytes,
         &descriptor_digest(&image.manifest)?,
-    )?;
-    let names = image_names(args, &image.names)?;
-    for name in &names {
-        store.images().tag(name, &image.manifest)?;
-        println!("Loaded image: {} ({})", name.familiar(), image.platform);
-    }
-    Ok(())
+    )
 }
 
 fn store_exact(store: &Store, bytes: &[u8], expected: &rbuild_oci::Digest) -> Result<()> {

@@ -3,6 +3,7 @@
 
 mod args;
 mod build;
+mod build_notices;
 mod cache_cmd;
 mod cache_flags;
 mod debug;

@@ -92,7 +92,7 @@ impl IndexEntry {
             platform: platform.map(|p| PlatformEntry {
                 architecture: p.architecture.clone(),
                 os: p.os.clone(),
-                variant: p.variant.clone(),
+                variant: p.image_variant(),
             }),
             annotations,
         }
@@ -203,7 +203,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#""platform":{"architecture":"arm64","os":"linux"}"#),
+            text.contains(r#""platform":{"architecture":"arm64","os":"linux","variant":"v8"}"#),
             "{text}"
         );
     }

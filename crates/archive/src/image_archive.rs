@@ -73,6 +73,18 @@ impl ImageArchive {
         }
     }
 
+    /// The picked image's index (descriptor and bytes) when the archive has one that lists
+    /// only platform manifests; `None` for single-platform images and docker archives.
+    pub fn platform_index(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, ArchiveError> {
+        match &self.format {
+            Format::OciLayout => OciLayoutReader::new(&self.container).platform_index(name),
+            Format::DockerArchive(_) => Ok(None),
+        }
+    }
+
     /// Reads blob `digest`. The reader fails at end of input if the content does not
     /// match the digest (an `io::Error` wrapping `ArchiveError::DigestMismatch`).
     pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ArchiveError> {

@@ -8,6 +8,8 @@
 //! This crate does not know the store: readers hand out blobs by digest, writers pull
 //! blobs from a `BlobSource` the caller implements. It does not pull or push images.
 
+#![forbid(unsafe_code)]
+
 mod compression;
 mod container;
 mod docker_reader;

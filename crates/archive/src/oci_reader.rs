@@ -100,6 +100,29 @@ impl<'a> OciLayoutReader<'a> {
         self.load(top.names.clone(), &chosen.manifest)
     }
 
+    /// The picked image's own index and its bytes, when it lists nothing but platform
+    /// manifests (so a store that loads every platform can keep the index as it is).
+    pub(crate) fn platform_index(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<(Descriptor, Vec<u8>)>, ArchiveError> {
+        let archive = self.container.path();
+        let tops = self.top_level()?;
+        if tops.is_empty() {
+            return Ok(None);
+        }
+        let top = names::pick(&tops, |t| &t.names, name, archive)?;
+        let target = &top.target;
+        if !media_types::is_index(target.media_type().as_ref()) {
+            return Ok(None);
+        }
+        let (index, bytes, _) = self.read_document::<ImageIndex>(target, "image index")?;
+        let only_platform_manifests = index.manifests().iter().all(|entry| {
+            entry.platform().is_some() && media_types::is_manifest(entry.media_type().as_ref())
+        });
+        Ok(only_platform_manifests.then(|| (target.clone(), bytes)))
+    }
+
     fn top_level(&self) -> Result<Vec<TopLevelImage>, ArchiveError> {
         self.check_layout_file()?;
         let index: ImageIndex = self

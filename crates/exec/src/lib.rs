@@ -27,6 +27,7 @@ mod cgroup;
 mod cgroup_paths;
 mod command;
 mod container_root;
+mod emulation;
 mod error;
 mod etc_files;
 mod extra_mounts;
@@ -51,6 +52,7 @@ mod stubs;
 mod user_db;
 
 pub use cancel::CancelToken;
+pub use emulation::{check_architecture, EmulationError};
 pub use error::{SandboxError, SetupStage};
 pub use identity::{resolve_user, Identity};
 pub use init::init_hook;

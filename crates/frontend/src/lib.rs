@@ -4,6 +4,8 @@
 //! It never runs anything and never reads the build context (beyond `.dockerignore`): the
 //! solver decides what to execute and hashes the files the graph reads.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod diagnostic;
 mod dockerignore;

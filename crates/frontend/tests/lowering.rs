@@ -5,8 +5,8 @@
 mod support;
 
 use rbuild_frontend::build_definition;
+use rbuild_graph::Op;
 use rbuild_oci::{ImageConfig, Platform};
-use rbuild_solver::graph::Op;
 use support::*;
 
 #[test]

@@ -4,12 +4,12 @@
 mod support;
 
 use rbuild_frontend::{build_definition, graph_dot};
-use rbuild_solver::graph::{
+use rbuild_graph::{
     CacheSharing, CopySource, GitSource, InlineFile, NetworkMode, Op, RemoteSource, RunMount,
 };
 use support::*;
 
-fn copies(def: &rbuild_solver::graph::BuildDefinition) -> Vec<&rbuild_solver::graph::CopyOp> {
+fn copies(def: &rbuild_graph::BuildDefinition) -> Vec<&rbuild_graph::CopyOp> {
     needed(def)
         .into_iter()
         .filter_map(|v| match &v.op {
@@ -126,7 +126,7 @@ fn copy_sources_context_stage_image_and_heredoc() {
     assert!(texts.contains(&"ADD archive.tar.gz /opt/ # buildkit".to_string()));
 }
 
-fn remote_sources(copy: &rbuild_solver::graph::CopyOp) -> &[RemoteSource] {
+fn remote_sources(copy: &rbuild_graph::CopyOp) -> &[RemoteSource] {
     match &copy.source {
         CopySource::Remote(sources) => sources,
         other => panic!("not a remote ADD: {other:?}"),

@@ -118,7 +118,7 @@ impl ImageConfig {
         ImageConfig {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
-            variant: platform.variant.clone(),
+            variant: platform.image_variant(),
             ..ImageConfig::default()
         }
     }

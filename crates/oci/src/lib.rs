@@ -5,9 +5,12 @@
 //! of Dockerfiles, stores or sandboxes, and re-exports `oci_spec` so that every crate uses the
 //! same descriptor, manifest and index types.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod descriptor;
 mod digest;
+mod index;
 pub mod media_types;
 mod platform;
 mod reference;
@@ -15,6 +18,7 @@ mod reference;
 pub use config::{EmptyObject, HealthConfig, History, ImageConfig, RootFs, RuntimeConfig};
 pub use descriptor::{descriptor, descriptor_digest};
 pub use digest::{Digest, DigestError, DigestingWriter};
+pub use index::{index_platforms, platform_index, IndexError};
 pub use oci_spec;
 pub use platform::{Platform, PlatformError};
 pub use reference::{ImageReference, ReferenceError};

@@ -23,7 +23,17 @@ pub enum PlatformError {
     Malformed(String),
     #[error("unsupported platform {0:?}: only linux images can be built")]
     UnsupportedOs(String),
+    #[error(
+        "unknown platform {0:?}: expected local or linux/ARCH[/VARIANT] with ARCH one of {known}",
+        known = KNOWN_ARCHITECTURES.join(", ")
+    )]
+    UnknownArchitecture(String),
 }
+
+/// Architectures `--platform` accepts (after normalization), as containerd knows them.
+pub const KNOWN_ARCHITECTURES: [&str; 10] = [
+    "amd64", "arm64", "arm", "386", "riscv64", "ppc64le", "s390x", "mips64le", "loong64", "wasm",
+];
 
 impl Platform {
     /// Builds a normalized platform from its parts.
@@ -61,6 +71,39 @@ impl Platform {
         self.os == wanted.os
             && self.architecture == wanted.architecture
             && (wanted.variant.is_none() || self.variant == wanted.variant)
+    }
+
+    /// The variant written into image configs and index entries: the normalized variant,
+    /// except that 64-bit ARM says `v8` as the official images and BuildKit write it
+    /// (normalization compares `arm64` and `arm64/v8` as equal).
+    pub fn image_variant(&self) -> Option<String> {
+        match (self.architecture.as_str(), &self.variant) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, variant) => variant.clone(),
+        }
+    }
+
+    /// Parses a `--platform` list: comma-separated `os/arch[/variant]` specs (aliases
+    /// normalized) or `local` for this machine; duplicates are dropped, order kept.
+    pub fn parse_list(specs: &str) -> Result<Vec<Platform>, PlatformError> {
+        let mut platforms: Vec<Platform> = Vec::new();
+        for spec in specs.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let platform = if spec == "local" {
+                Platform::host()
+            } else {
+                spec.parse()?
+            };
+            if !KNOWN_ARCHITECTURES.contains(&platform.architecture.as_str()) {
+                return Err(PlatformError::UnknownArchitecture(spec.to_string()));
+            }
+            if !platforms.contains(&platform) {
+                platforms.push(platform);
+            }
+        }
+        if platforms.is_empty() {
+            return Err(PlatformError::Malformed(specs.to_string()));
+        }
+        Ok(platforms)
     }
 
     /// `os/arch` or `os/arch/variant`, the form `--platform` takes.
@@ -141,6 +184,38 @@ mod tests {
         assert_eq!(p.to_string(), "linux/amd64");
         let p: Platform = "linux/arm".parse().unwrap();
         assert_eq!(p.to_string(), "linux/arm/v7");
+    }
+
+    #[test]
+    fn platform_lists_normalize_and_reject_unknown_architectures() {
+        let list =
+            Platform::parse_list("linux/amd64, linux/arm64/v8,linux/aarch64,x86_64").unwrap();
+        let specs: Vec<String> = list.iter().map(Platform::to_string).collect();
+        assert_eq!(specs, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(Platform::parse_list("local").unwrap(), [Platform::host()]);
+        let arm: Vec<String> = Platform::parse_list("linux/arm/v7,linux/riscv64")
+            .unwrap()
+            .iter()
+            .map(Platform::to_string)
+            .collect();
+        assert_eq!(arm, ["linux/arm/v7", "linux/riscv64"]);
+        let error = Platform::parse_list("linux/amd64,linux/sparc9").unwrap_err();
+        assert!(error.to_string().contains("arm64"), "{error}");
+        assert!(Platform::parse_list(",").is_err());
+        assert!(Platform::parse_list("linux//amd64").is_err());
+    }
+
+    #[test]
+    fn arm64_images_say_v8() {
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(arm64.image_variant().as_deref(), Some("v8"));
+        assert_eq!(Platform::new("linux", "amd64", None).image_variant(), None);
+        assert_eq!(
+            Platform::new("linux", "arm", None)
+                .image_variant()
+                .as_deref(),
+            Some("v7")
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum StepFailure {
     Mount(#[from] crate::mounts::MountError),
     #[error("{0}")]
     Remote(#[from] crate::remote::RemoteError),
+    #[error(transparent)]
+    Emulation(#[from] rbuild_exec::EmulationError),
     #[error("the build was interrupted")]
     Interrupted,
     #[error("{0}")]

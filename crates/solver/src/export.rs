@@ -1,5 +1,7 @@
 //! Where a built image goes: the local image store (`-t`), an OCI layout tar, a
-//! docker-archive tar, or a plain root filesystem directory.
+//! docker-archive tar, or a plain root filesystem directory. Several platforms' images go
+//! as one: an image index in the store and in the OCI layout, one directory per platform
+//! for `local`; a docker archive holds no index, so it takes one platform only.
 //!
 //! Layers leave the machine compressed only here: the store keeps snapshots and makes (and
 //! remembers) a compressed blob the first time a layer is exported.
@@ -11,7 +13,9 @@ use std::path::PathBuf;
 use rbuild_archive::{BlobSource, ExportImage};
 use rbuild_cache::{Compression, Store};
 use rbuild_oci::oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
-use rbuild_oci::{descriptor, descriptor_digest, media_types, Digest, ImageReference};
+use rbuild_oci::{
+    descriptor, descriptor_digest, media_types, platform_index, Digest, ImageReference, Platform,
+};
 
 use crate::error::StepFailure;
 use crate::image::BuiltImage;
@@ -46,7 +50,7 @@ pub fn commit_to_store(
 
 /// Writes the image to `export`'s destination. Nothing is left at the destination when
 /// this fails.
-pub fn export_image(
+fn export_image(
     store: &Store,
     image: &BuiltImage,
     names: &[ImageReference],
@@ -65,6 +69,86 @@ pub fn export_image(
         }
         Export::Local { dest } => crate::rootfs::export_rootfs(store, &image.chain, dest),
     }
+}
+
+/// Stores several platforms' images (each as in `commit_to_store`) under one image index
+/// and points `names` at the index. Returns the index descriptor.
+pub fn commit_index_to_store(
+    store: &Store,
+    images: &[BuiltImage],
+    names: &[ImageReference],
+) -> Result<Descriptor, StepFailure> {
+    let mut manifests = Vec::with_capacity(images.len());
+    for image in images {
+        manifests.push(commit_to_store(store, image, &[])?);
+    }
+    let (index, bytes) = image_index(images, &manifests)?;
+    store.blobs().put(&bytes)?;
+    for name in names {
+        store.images().tag(name, &index)?;
+    }
+    Ok(index)
+}
+
+/// Writes the images (one per platform) to `export`'s destination. Nothing is left at the
+/// destination when this fails.
+pub fn export_images(
+    store: &Store,
+    images: &[BuiltImage],
+    names: &[ImageReference],
+    export: &Export,
+) -> Result<(), StepFailure> {
+    match (images, export) {
+        ([image], _) => export_image(store, image, names, export),
+        (_, Export::Oci { dest }) => {
+            let mut parts = Vec::with_capacity(images.len());
+            for image in images {
+                parts.push(export_image_parts(store, image, names, Compression::Gzip)?);
+            }
+            let manifests: Vec<Descriptor> = parts.iter().map(|p| p.manifest.clone()).collect();
+            let index = image_index(images, &manifests)?;
+            rbuild_archive::write_oci_archive(&parts, Some(index), &StoreBlobs(store), dest)
+                .map_err(|e| StepFailure::Export(e.to_string()))
+        }
+        (_, Export::Docker { .. }) => Err(StepFailure::Export(
+            "a docker archive holds one platform; use type=oci for several".to_string(),
+        )),
+        (_, Export::Local { dest }) => export_rootfs_per_platform(store, images, dest),
+    }
+}
+
+/// `dest/linux_amd64/`, `dest/linux_arm64/`, ... as buildx writes them.
+fn export_rootfs_per_platform(
+    store: &Store,
+    images: &[BuiltImage],
+    dest: &std::path::Path,
+) -> Result<(), StepFailure> {
+    let created = !dest.exists();
+    fs::create_dir_all(dest)
+        .map_err(|e| StepFailure::Export(format!("cannot create {}: {e}", dest.display())))?;
+    for image in images {
+        let dir = dest.join(image.config.platform().to_string().replace('/', "_"));
+        if let Err(error) = crate::rootfs::export_rootfs(store, &image.chain, &dir) {
+            if created {
+                let _ = fs::remove_dir_all(dest);
+            }
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// An OCI image index over `manifests` (same order as `images`), each with its platform.
+fn image_index(
+    images: &[BuiltImage],
+    manifests: &[Descriptor],
+) -> Result<(Descriptor, Vec<u8>), StepFailure> {
+    let entries: Vec<(Descriptor, Platform)> = manifests
+        .iter()
+        .cloned()
+        .zip(images.iter().map(|i| i.config.platform()))
+        .collect();
+    platform_index(&entries).map_err(|e| StepFailure::Export(e.to_string()))
 }
 
 fn export_image_parts(

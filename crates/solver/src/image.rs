@@ -5,7 +5,7 @@
 
 use rbuild_cache::{SnapshotChain, Store};
 use rbuild_oci::oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
-use rbuild_oci::{media_types, Digest, ImageConfig, ImageReference, Platform};
+use rbuild_oci::{index_platforms, media_types, Digest, ImageConfig, ImageReference, Platform};
 
 use crate::error::StepFailure;
 use crate::graph::{BuildGraph, ImageTemplate, VertexId};
@@ -18,8 +18,9 @@ pub struct LocalImage {
     pub config: ImageConfig,
 }
 
-/// Resolves `reference` for `platform` in the store: follows an index to the matching
-/// manifest and reads its config.
+/// Resolves `reference` for `platform` in the store: a name through the image names, a
+/// digest pin (`name@sha256:…`, with or without a tag) through the blob it names (a manifest
+/// or an index); follows an index to the matching manifest and reads its config.
 pub fn resolve_local_image(
     store: &Store,
     reference: &ImageReference,
@@ -29,14 +30,23 @@ pub fn resolve_local_image(
         reference: reference.familiar(),
         message,
     };
-    let target = store.images().get(reference)?.ok_or_else(|| {
+    let found = match reference.digest() {
+        Some(digest) => pinned_document(store, digest)?,
+        None => store.images().get(reference)?,
+    };
+    let target = found.ok_or_else(|| {
         image_error("not found in the local store (load it with `rbuild load`)".to_string())
     })?;
     let manifest = if media_types::is_index(target.media_type().as_ref()) {
         let index: ImageIndex = read_json(store, target.digest().as_ref())?;
         pick_platform(&index, platform).ok_or_else(|| {
+            let available: Vec<String> = index_platforms(&index)
+                .iter()
+                .map(|(_, p)| p.to_string())
+                .collect();
             image_error(format!(
-                "no image for platform {platform} in the local store"
+                "no image for platform {platform} in the local store (it has {})",
+                available.join(", ")
             ))
         })?
     } else {
@@ -52,21 +62,34 @@ pub fn resolve_local_image(
     Ok(LocalImage { manifest, config })
 }
 
+/// The manifest or index blob `digest` names, described by its own media type.
+fn pinned_document(store: &Store, digest: &Digest) -> Result<Option<Descriptor>, StepFailure> {
+    if !store.blobs().contains(digest) {
+        return Ok(None);
+    }
+    let bytes = store.blobs().read(digest)?;
+    let document: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| StepFailure::Image {
+            reference: digest.to_string(),
+            message: format!("the pinned digest is not an image manifest or index: {e}"),
+        })?;
+    let media_type = match document.get("mediaType").and_then(|m| m.as_str()) {
+        Some(media_type) => media_type.to_string(),
+        None if document.get("manifests").is_some() => media_types::OCI_INDEX.to_string(),
+        None => media_types::OCI_MANIFEST.to_string(),
+    };
+    Ok(Some(rbuild_oci::descriptor(
+        &media_type,
+        digest,
+        bytes.len() as u64,
+    )))
+}
+
 fn pick_platform(index: &ImageIndex, platform: &Platform) -> Option<Descriptor> {
-    index
-        .manifests()
-        .iter()
-        .find(|d| {
-            d.platform().as_ref().is_some_and(|p| {
-                let candidate = Platform::new(
-                    &p.os().to_string(),
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                );
-                candidate.satisfies(platform)
-            })
-        })
-        .cloned()
+    index_platforms(index)
+        .into_iter()
+        .find(|(_, candidate)| candidate.satisfies(platform))
+        .map(|(manifest, _)| manifest)
 }
 
 /// The config digest (the image id) and config of the manifest `descriptor` names.

@@ -8,11 +8,12 @@
 pub mod cache_io;
 mod context;
 mod error;
+mod execute;
 pub mod explain;
 mod export;
 #[cfg(test)]
 mod fixtures;
-pub mod graph;
+pub use rbuild_graph as graph;
 mod image;
 mod key;
 mod mounts;
@@ -20,11 +21,14 @@ mod ops;
 pub mod progress;
 mod remote;
 mod rootfs;
+mod schedule;
 mod solve;
+#[cfg(test)]
+mod solve_tests;
 
 pub use context::{BuildContexts, MAIN_CONTEXT};
 pub use error::{SolveError, StepFailure};
-pub use export::{commit_to_store, export_image, Export};
+pub use export::{commit_index_to_store, commit_to_store, export_images, Export};
 pub use image::{
     assemble_image, image_chain, manifest_config, resolve_local_image, rfc3339, BuiltImage,
     LocalImage,

@@ -54,6 +54,9 @@ pub(crate) fn run(
     mounts: &MountInputs<'_>,
 ) -> Result<SnapshotChain, StepFailure> {
     let (upper, rootfs) = fresh_layer_over(cx.store, parent)?;
+    if let Some(command) = op.args.first() {
+        rbuild_exec::check_architecture(&op.platform.architecture, &rootfs.lowers, command)?;
+    }
     let provided = provide(op, mounts)?;
     let mut env = op.env.clone();
     env.extend(op.uncached_env.iter().cloned());

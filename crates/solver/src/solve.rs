@@ -1,26 +1,28 @@
-//! The scheduler: walks the vertices the target needs, computes each key once its inputs are
-//! known, takes hits from the cache index and runs misses, independent vertices in parallel
-//! (bounded). The first failure stops new work; running steps finish and the error is
-//! returned with the vertex that caused it.
+//! Solving: for each vertex the scheduler hands over, compute its key once its inputs are
+//! known, take a hit from the cache index or run the miss through the `StepExecutor`, and
+//! record the result. The first failure stops new work; running steps finish and the error
+//! is returned with the vertex that caused it.
+//!
+//! The order and parallelism of vertices are `schedule`'s; what executing an op means is
+//! `execute`'s.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use rbuild_cache::{SnapshotChain, Store};
-use rbuild_exec::SandboxError;
 use rbuild_oci::Digest;
 
 use crate::context::{select_from_context, BuildContexts, ContextSelection};
 use crate::error::{SolveError, StepFailure};
+use crate::execute::{SandboxExecutor, SourceInputs, Step, StepExecutor};
 use crate::explain::remember_listing;
 use crate::graph::{BuildGraph, CopySource, Op, VertexId};
 use crate::image::image_chain;
 use crate::key::{key_material, KeyInputs, KeyMaterial};
-use crate::mounts::{self, MountInputs, RunEnvironment};
-use crate::ops::{self, CopyInput, StepContext};
+use crate::mounts::{self, RunEnvironment};
 use crate::progress::{ProgressEvent, ProgressSink};
-use crate::remote::{self, ResolvedRemote};
+use crate::remote;
+use crate::schedule::{run_graph, VertexJob};
 
 /// How a solve behaves.
 #[derive(Clone, Debug)]
@@ -61,6 +63,16 @@ pub struct SolveOutcome {
 }
 
 impl SolveOutcome {
+    /// The outcome for `target` out of a solve of several targets; `None` when `target`
+    /// was not solved.
+    pub fn for_target(
+        results: HashMap<VertexId, VertexResult>,
+        target: VertexId,
+    ) -> Option<SolveOutcome> {
+        let target = results.get(&target)?.clone();
+        Some(SolveOutcome { results, target })
+    }
+
     /// How many vertices actually ran.
     pub fn executed(&self) -> usize {
         self.results.values().filter(|r| !r.cached).count()
@@ -74,9 +86,8 @@ pub struct Solver<'a> {
     progress: &'a dyn ProgressSink,
     /// Secrets, agents, limits and cancellation for RUN steps; none of them when `None`.
     run_env: Option<RunEnvironment>,
+    executor: &'a dyn StepExecutor,
 }
-
-type Completion = (VertexId, Result<VertexResult, StepFailure>);
 
 impl<'a> Solver<'a> {
     pub fn new(
@@ -91,7 +102,31 @@ impl<'a> Solver<'a> {
             options,
             progress,
             run_env: None,
+            executor: &SandboxExecutor,
         }
+    }
+
+    /// Executes misses with `executor` instead of the sandbox (the scheduler's tests).
+    #[cfg(test)]
+    pub(crate) fn with_executor(mut self, executor: &'a dyn StepExecutor) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    pub(crate) fn progress(&self) -> &'a dyn ProgressSink {
+        self.progress
+    }
+
+    pub(crate) fn epoch(&self) -> Option<i64> {
+        self.options.epoch
+    }
+
+    pub(crate) fn run_environment(&self) -> Option<&RunEnvironment> {
+        self.run_env.as_ref()
     }
 
     /// Gives RUN steps secrets, SSH agents, resource limits and a cancellation token.
@@ -110,91 +145,40 @@ impl<'a> Solver<'a> {
 
     /// Builds `target` and everything it needs.
     pub fn solve(&self, graph: &BuildGraph, target: VertexId) -> Result<SolveOutcome, SolveError> {
-        let needed = graph.reachable_from(target);
-        let mut waiting_on: HashMap<VertexId, usize> = HashMap::new();
-        let mut dependents: HashMap<VertexId, Vec<VertexId>> = HashMap::new();
-        let mut ready = VecDeque::new();
-        for &v in &needed {
-            let mut inputs = graph.vertex(v).op.inputs();
-            inputs.sort();
-            inputs.dedup();
-            for input in &inputs {
-                dependents.entry(*input).or_default().push(v);
-            }
-            waiting_on.insert(v, inputs.len());
-            if inputs.is_empty() {
-                ready.push_back(v);
-            }
-        }
-        let mut results: HashMap<VertexId, VertexResult> = HashMap::new();
-        let mut failure: Option<(VertexId, StepFailure)> = None;
-        let (sender, receiver) = mpsc::channel::<Completion>();
-        std::thread::scope(|scope| {
-            let mut running = 0usize;
-            loop {
-                while failure.is_none()
-                    && !self.cancelled()
-                    && running < self.options.max_parallel.max(1)
-                {
-                    let Some(v) = ready.pop_front() else { break };
-                    let inputs = input_results(graph, v, &results);
-                    let sender = sender.clone();
-                    scope.spawn(move || {
-                        let result = self.solve_vertex(graph, v, &inputs);
-                        // The receiver lives until every worker is done.
-                        let _ = sender.send((v, result));
-                    });
-                    running += 1;
-                }
-                if running == 0 {
-                    break;
-                }
-                let Ok((v, result)) = receiver.recv() else {
-                    break;
-                };
-                running -= 1;
-                match result {
-                    Ok(result) => {
-                        results.insert(v, result);
-                        for &d in dependents.get(&v).into_iter().flatten() {
-                            let count = waiting_on.entry(d).or_default();
-                            *count = count.saturating_sub(1);
-                            if *count == 0 {
-                                ready.push_back(d);
-                            }
-                        }
-                    }
-                    Err(cause) => {
-                        self.progress.event(ProgressEvent::Failed {
-                            vertex: v,
-                            message: cause.to_string(),
-                        });
-                        failure.get_or_insert((v, cause));
-                    }
-                }
-            }
-        });
-        if let Some((v, cause)) = failure {
-            let vertex = graph.vertex(v);
-            return Err(SolveError {
-                vertex: Some(v),
-                name: vertex.name.clone(),
-                location: vertex.location.clone(),
-                cause: Box::new(cause),
-            });
-        }
-        // Without a failure, only cancellation leaves the target unsolved.
-        let target_result = results
-            .get(&target)
-            .cloned()
-            .ok_or_else(|| SolveError::general(StepFailure::Interrupted))?;
-        Ok(SolveOutcome {
-            results,
-            target: target_result,
-        })
+        let results = self.solve_all(graph, &[target])?;
+        SolveOutcome::for_target(results, target)
+            .ok_or_else(|| SolveError::general(StepFailure::Interrupted))
     }
 
-    fn solve_vertex(
+    /// Builds every one of `targets` and everything they need, as one graph: a vertex
+    /// several targets share is solved once.
+    pub fn solve_all(
+        &self,
+        graph: &BuildGraph,
+        targets: &[VertexId],
+    ) -> Result<HashMap<VertexId, VertexResult>, SolveError> {
+        let job = GraphJob {
+            solver: self,
+            graph,
+        };
+        let results =
+            run_graph(graph, targets, self.options.max_parallel, &job).map_err(|(v, cause)| {
+                let vertex = graph.vertex(v);
+                SolveError {
+                    vertex: Some(v),
+                    name: vertex.name.clone(),
+                    location: vertex.location.clone(),
+                    cause: Box::new(cause),
+                }
+            })?;
+        // Without a failure, only cancellation leaves a target unsolved.
+        if targets.iter().any(|t| !results.contains_key(t)) {
+            return Err(SolveError::general(StepFailure::Interrupted));
+        }
+        Ok(results)
+    }
+
+    fn solve_one(
         &self,
         graph: &BuildGraph,
         v: VertexId,
@@ -250,7 +234,15 @@ impl<'a> Solver<'a> {
             bind_selections: &bind_selections,
             remotes,
         };
-        let chain = self.execute(v, &vertex.op, inputs, sources)?;
+        let chain = self.executor.execute(
+            self,
+            Step {
+                vertex: v,
+                op: &vertex.op,
+                inputs,
+                sources,
+            },
+        )?;
         self.store
             .index()
             .record(&key, &chain, &material.to_json(), &self.options.build_id)?;
@@ -297,81 +289,33 @@ impl<'a> Solver<'a> {
             _ => Ok(None),
         }
     }
+}
 
-    fn execute(
+/// One solve of one graph, as the scheduler drives it.
+struct GraphJob<'s, 'a> {
+    solver: &'s Solver<'a>,
+    graph: &'s BuildGraph,
+}
+
+impl VertexJob for GraphJob<'_, '_> {
+    fn solve_vertex(
         &self,
-        v: VertexId,
-        op: &Op,
+        vertex: VertexId,
         inputs: &HashMap<VertexId, VertexResult>,
-        sources: SourceInputs<'_, '_>,
-    ) -> Result<SnapshotChain, StepFailure> {
-        let cx = StepContext {
-            store: self.store,
-            progress: self.progress,
-            vertex: v,
-            epoch: self.options.epoch,
-        };
-        let chain_of = |id: VertexId| &inputs[&id].chain;
-        match op {
-            Op::Run(run) => {
-                let fallback;
-                let env = match &self.run_env {
-                    Some(env) => env,
-                    None => {
-                        fallback = RunEnvironment::new()
-                            .map_err(|e| StepFailure::Sandbox(SandboxError::Spawn { source: e }))?;
-                        &fallback
-                    }
-                };
-                let mounts = MountInputs {
-                    store: self.store,
-                    env,
-                    results: inputs,
-                    selections: sources.bind_selections,
-                };
-                ops::run(&cx, run, chain_of(run.parent), &mounts)
-            }
-            Op::Copy(copy) => {
-                let fetched;
-                let input = match (&copy.source, sources.selection) {
-                    (_, Some(selection)) => CopyInput::Selected(&selection.matches),
-                    (CopySource::Vertex(source), _) => CopyInput::Chain(chain_of(*source)),
-                    (CopySource::Remote(_), _) => {
-                        fetched = remote::fetch(self.store, sources.remotes, &copy.excludes)?;
-                        CopyInput::Selected(&fetched.matches)
-                    }
-                    _ => CopyInput::Inline,
-                };
-                ops::copy(&cx, copy, chain_of(copy.parent), input)
-            }
-            Op::Mkdir(mkdir) => ops::mkdir(&cx, mkdir, chain_of(mkdir.parent)),
-            Op::Scratch | Op::Image(_) => unreachable!("sources are resolved by base_chain"),
-        }
+    ) -> Result<VertexResult, StepFailure> {
+        self.solver.solve_one(self.graph, vertex, inputs)
     }
-}
 
-/// What a step reads besides its input vertices, gathered while its key was computed.
-struct SourceInputs<'s, 'g> {
-    /// The files a COPY reads from a local context.
-    selection: Option<&'s ContextSelection>,
-    /// The context files of each RUN bind mount.
-    bind_selections: &'s [Option<ContextSelection>],
-    /// The resolved sources of an ADD from URLs or git repositories.
-    remotes: Vec<ResolvedRemote<'g>>,
-}
+    fn cancelled(&self) -> bool {
+        self.solver.cancelled()
+    }
 
-fn input_results(
-    graph: &BuildGraph,
-    v: VertexId,
-    results: &HashMap<VertexId, VertexResult>,
-) -> HashMap<VertexId, VertexResult> {
-    graph
-        .vertex(v)
-        .op
-        .inputs()
-        .into_iter()
-        .filter_map(|i| results.get(&i).map(|r| (i, r.clone())))
-        .collect()
+    fn failed(&self, vertex: VertexId, cause: &StepFailure) {
+        self.solver.progress.event(ProgressEvent::Failed {
+            vertex,
+            message: cause.to_string(),
+        });
+    }
 }
 
 fn unix_now() -> i64 {

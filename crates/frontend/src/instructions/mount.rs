@@ -5,7 +5,7 @@
 //! into a graph mount (resolving `from`, relative targets, defaults that depend on the stage)
 //! is the lowering's job.
 
-use rbuild_solver::graph::CacheSharing;
+use rbuild_graph::CacheSharing;
 
 use crate::error::Fault;
 

@@ -6,7 +6,7 @@
 //! Recognizing remote sources is `remote`'s job. Fetching, selecting and copying the files
 //! happens when the solver runs the op.
 
-use rbuild_solver::graph::{CopyOp, CopySource, InlineFile, Op};
+use rbuild_graph::{CopyOp, CopySource, InlineFile, Op};
 
 use crate::error::Fault;
 use crate::instructions::{CopyInstruction, CopyKind, InlineSource};

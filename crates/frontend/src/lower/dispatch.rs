@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use rbuild_graph::{MkdirOp, Op};
 use rbuild_oci::EmptyObject;
-use rbuild_solver::graph::{MkdirOp, Op};
 
 use crate::error::Fault;
 use crate::instructions::{ArgDeclaration, CommandLine, Instruction, KeyValue};

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use rbuild_solver::graph::{BuildDefinition, CopyOp, CopySource, Op, RemoteSource};
+use rbuild_graph::{BuildDefinition, CopyOp, CopySource, Op, RemoteSource};
 
 /// Renders `def`'s graph in DOT.
 pub fn graph_dot(def: &BuildDefinition) -> String {
@@ -79,10 +79,8 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rbuild_graph::{BuildGraph, CopyOp, CopySource, ImageTemplate, MkdirOp, Vertex, VertexId};
     use rbuild_oci::{ImageConfig, Platform};
-    use rbuild_solver::graph::{
-        BuildGraph, CopyOp, CopySource, ImageTemplate, MkdirOp, Vertex, VertexId,
-    };
 
     #[test]
     fn renders_vertices_edges_and_target() {

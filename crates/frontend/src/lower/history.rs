@@ -5,8 +5,8 @@
 //!
 //! Timestamps are left empty: the solver fills them when the build runs.
 
+use rbuild_graph::VertexId;
 use rbuild_oci::{HealthConfig, History};
-use rbuild_solver::graph::VertexId;
 
 use crate::instructions::duration::format_go_duration;
 

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
+use rbuild_graph::{BuildGraph, ImageSource, Op, SourceLocation, Vertex, VertexId};
 use rbuild_oci::{ImageReference, Platform};
-use rbuild_solver::graph::{BuildGraph, ImageSource, Op, SourceLocation, Vertex, VertexId};
 
 use crate::error::Fault;
 

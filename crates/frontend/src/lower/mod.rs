@@ -25,10 +25,10 @@ mod vars;
 
 use std::collections::BTreeMap;
 
-use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
-use rbuild_solver::graph::{
+use rbuild_graph::{
     BuildDefinition, BuildGraph, NetworkMode, Op, SourceLocation, Vertex, VertexId,
 };
+use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
 
 use crate::error::{Fault, FrontendError, SourceFile};
 use crate::parser;

@@ -6,8 +6,8 @@
 //!
 //! Nothing is fetched here, and `./x.git` or `github.com/x` stay local paths.
 
+use rbuild_graph::{GitSource, HttpSource, RemoteSource};
 use rbuild_oci::Digest;
-use rbuild_solver::graph::{GitSource, HttpSource, RemoteSource};
 
 use crate::error::Fault;
 

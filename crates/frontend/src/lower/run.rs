@@ -4,7 +4,7 @@
 //!
 //! What the command does is the sandbox's business; here it is only described.
 
-use rbuild_solver::graph::{
+use rbuild_graph::{
     CacheSharing, CopySource, InlineFile, NetworkMode, Op, RunMount, RunOp, VertexId,
 };
 

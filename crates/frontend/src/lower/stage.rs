@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use rbuild_graph::{ImageTemplate, VertexId};
 use rbuild_oci::{ImageConfig, Platform, RootFs};
-use rbuild_solver::graph::{ImageTemplate, VertexId};
 
 use super::history::StageHistory;
 use super::progress::StepNames;
@@ -99,7 +99,7 @@ impl StageState {
         }
         config.os = self.platform.os.clone();
         config.architecture = self.platform.architecture.clone();
-        config.variant = self.platform.variant.clone();
+        config.variant = self.platform.image_variant();
         ImageTemplate {
             config,
             history_layers: self.history.layers,

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use rbuild_frontend::{
     build_definition, BuildOptions, FrontendError, ImageResolver, ResolvedImage,
 };
+use rbuild_graph::{BuildDefinition, Op, RunOp, Vertex};
 use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
-use rbuild_solver::graph::{BuildDefinition, Op, RunOp, Vertex};
 use serde_json::Value;
 
 pub fn images_dir() -> PathBuf {

@@ -18,16 +18,17 @@ use super::{CacheIoError, CacheMode, ExportSummary};
 use crate::graph::{BuildGraph, Op, VertexId};
 use crate::solve::SolveOutcome;
 
-/// Writes the cache of `outcome` (per `mode`) to `dest`, replacing an earlier cache there.
+/// Writes the cache of `outcome` for `targets` (per `mode`) to `dest`, replacing an earlier
+/// cache there.
 pub fn export_cache(
     store: &Store,
     graph: &BuildGraph,
     outcome: &SolveOutcome,
-    target: VertexId,
+    targets: &[VertexId],
     dest: &Path,
     mode: CacheMode,
 ) -> Result<ExportSummary, CacheIoError> {
-    let (records, layers) = collect(store, graph, outcome, target, mode)?;
+    let (records, layers) = collect(store, graph, outcome, targets, mode)?;
     let staged = StagedDir::create(dest)?;
     let dir = CacheDir::new(staged.path());
     dir.create_layout()?;
@@ -55,7 +56,7 @@ fn collect(
     store: &Store,
     graph: &BuildGraph,
     outcome: &SolveOutcome,
-    target: VertexId,
+    targets: &[VertexId],
     mode: CacheMode,
 ) -> Result<(Vec<RecordEntry>, Vec<LayerEntry>), CacheIoError> {
     let base_layers: HashSet<&Digest> = graph
@@ -67,7 +68,7 @@ fn collect(
     let mut records = BTreeMap::new();
     let mut layers: Vec<LayerEntry> = Vec::new();
     let mut seen: HashSet<Digest> = HashSet::new();
-    for id in chosen(graph, outcome, target, mode) {
+    for id in chosen(graph, outcome, targets, mode) {
         let vertex = graph.vertex(id);
         if matches!(vertex.op, Op::Scratch | Op::Image(_)) {
             continue;
@@ -101,11 +102,11 @@ fn collect(
     Ok((records.into_values().collect(), layers))
 }
 
-/// `max`: every solved vertex; `min`: the target and the steps it builds on directly.
+/// `max`: every solved vertex; `min`: each target and the steps it builds on directly.
 fn chosen(
     graph: &BuildGraph,
     outcome: &SolveOutcome,
-    target: VertexId,
+    targets: &[VertexId],
     mode: CacheMode,
 ) -> Vec<VertexId> {
     match mode {
@@ -115,13 +116,16 @@ fn chosen(
             all
         }
         CacheMode::Min => {
-            let mut line = vec![target];
-            let mut current = target;
-            while let Some(parent) = graph.vertex(current).op.parent() {
-                line.push(parent);
-                current = parent;
+            let mut line = Vec::new();
+            for &target in targets {
+                let mut current = Some(target);
+                while let Some(v) = current {
+                    line.push(v);
+                    current = graph.vertex(v).op.parent();
+                }
             }
-            line.reverse();
+            line.sort();
+            line.dedup();
             line
         }
     }

@@ -7,7 +7,13 @@
 //! Metadata-only instructions (ENV, CMD, LABEL, ...) never become vertices; they live in the
 //! image config the frontend hands over next to the graph.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
+
+mod merge;
+
+pub use merge::GraphMerger;
 
 use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
 use serde::{Deserialize, Serialize};
@@ -341,19 +347,27 @@ impl BuildGraph {
 
     /// The vertices `target` depends on, itself included, in creation (topological) order.
     pub fn reachable_from(&self, target: VertexId) -> Vec<VertexId> {
+        self.reachable_from_all(&[target])
+    }
+
+    /// The vertices any of `targets` depends on, the targets included, in creation
+    /// (topological) order, each once.
+    pub fn reachable_from_all(&self, targets: &[VertexId]) -> Vec<VertexId> {
+        let Some(last) = targets.iter().map(|t| t.0).max() else {
+            return Vec::new();
+        };
         let mut needed = vec![false; self.vertices.len()];
-        needed[target.0] = true;
-        for index in (0..=target.0).rev() {
+        for target in targets {
+            needed[target.0] = true;
+        }
+        for index in (0..=last).rev() {
             if needed[index] {
                 for input in self.vertices[index].op.inputs() {
                     needed[input.0] = true;
                 }
             }
         }
-        (0..=target.0)
-            .filter(|&i| needed[i])
-            .map(VertexId)
-            .collect()
+        (0..=last).filter(|&i| needed[i]).map(VertexId).collect()
     }
 }
 

@@ -1,0 +1,55 @@
+//! How the engine's notices read on stderr: caches imported and exported, `--explain`
+//! verdicts, outputs written, names given, the cleanup after the build, warnings.
+
+use rbuild_engine::{BuildEvents, Notice};
+
+use crate::explain_view;
+use crate::images::human_size;
+
+/// Prints every notice as a line (or lines) on stderr.
+pub struct CliEvents;
+
+impl BuildEvents for CliEvents {
+    fn notice(&self, notice: Notice<'_>) {
+        for line in lines(&notice) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn lines(notice: &Notice<'_>) -> Vec<String> {
+    match notice {
+        Notice::CacheImported { source, summary } => {
+            let mut lines = vec![format!(
+                "importing cache from {}: {} records ({} known already), {} layers",
+                source.display(),
+                summary.records,
+                summary.known,
+                summary.layers
+            )];
+            lines.extend(
+                summary.skipped.iter().map(|skipped| {
+                    format!("warning: cache {}: skipped {skipped}", source.display())
+                }),
+            );
+            lines
+        }
+        Notice::CacheExported { dest, summary } => vec![format!(
+            "exported cache to {}: {} records, {} layers",
+            dest.display(),
+            summary.records,
+            summary.layers
+        )],
+        Notice::Explanation(explanation) => explain_view::render(explanation),
+        Notice::Exported { dest } => vec![format!("exported to {}", dest.display())],
+        Notice::Named(name) => vec![format!("naming to {name} done")],
+        Notice::ImageAssembled { .. } => Vec::new(),
+        Notice::GarbageCollected { limit, report } => vec![format!(
+            "gc: the store exceeded {}; removed {} cache records, reclaimed {}",
+            human_size(*limit),
+            report.records_removed,
+            human_size(report.bytes_reclaimed)
+        )],
+        Notice::Warning(text) => vec![format!("warning: {text}")],
+    }
+}
