@@ -4,29 +4,14 @@
 use anyhow::anyhow;
 use rbuild_engine::{BuildRequest, EngineError};
 use rbuild_frontend::diagnostic::Diagnostic;
-use rbuild_solver::{SolveError, StepFailure};
+use rbuild_solver::{cause_chain, SolveError, StepFailure};
 
 pub fn engine_failure(error: &EngineError, request: &BuildRequest) -> anyhow::Error {
     match error {
         EngineError::Frontend(e) => anyhow!("{}", e.diagnostic().render()),
         EngineError::Solve(e) => solve_failure(e, request),
-        other => anyhow!("{}", error_chain(other)),
+        other => anyhow!("{}", cause_chain(other)),
     }
-}
-
-/// `error: cause: cause's cause`, each cause once.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn solve_failure(error: &SolveError, request: &BuildRequest) -> anyhow::Error {

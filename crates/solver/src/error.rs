@@ -64,3 +64,19 @@ impl SolveError {
         }
     }
 }
+
+/// An error and its sources, outermost first, joined by `: `; a cause whose text the
+/// message already holds is not repeated.
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -27,7 +27,7 @@ mod solve;
 mod solve_tests;
 
 pub use context::{BuildContexts, MAIN_CONTEXT};
-pub use error::{SolveError, StepFailure};
+pub use error::{cause_chain, SolveError, StepFailure};
 pub use export::{commit_index_to_store, commit_to_store, export_images, Export};
 pub use image::{
     assemble_image, image_chain, manifest_config, resolve_local_image, rfc3339, BuiltImage,

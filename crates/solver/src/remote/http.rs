@@ -19,6 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
 use super::error::RemoteError;
+use crate::error::cause_chain;
 
 /// Mode of a downloaded file before `--chmod`, as in BuildKit.
 const DOWNLOAD_MODE: u32 = 0o600;
@@ -87,6 +88,8 @@ fn check_file_name(url: &str, name: &str) -> Result<(), RemoteError> {
 fn request(url: &str) -> Result<Response, RemoteError> {
     let failed = |e: reqwest::Error| RemoteError::Request {
         url: url.to_string(),
+        // reqwest's own message alone rarely says what went wrong ("error sending
+        // request"); its sources do ("connection refused").
         cause: cause_chain(&e.without_url()),
     };
     let client = Client::builder()
@@ -104,22 +107,6 @@ fn request(url: &str) -> Result<Response, RemoteError> {
         });
     }
     Ok(response)
-}
-
-/// An error and its sources, outermost first: reqwest's own message alone rarely says
-/// what went wrong ("error sending request"), its sources do ("connection refused").
-fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `Last-Modified` (an HTTP date) as Unix seconds.
