@@ -4,13 +4,16 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rbuild",
     version,
-    about = "A daemonless Dockerfile build engine"
+    about = "A daemonless Dockerfile build engine",
+    arg_required_else_help = true,
+    after_help = "A bare `rbuild [flags] CONTEXT` is `rbuild build [flags] CONTEXT`.\n\nExamples:\n  rbuild -t app:1.0 .\n  rbuild --platform linux/amd64,linux/arm64 -o type=oci,dest=app.tar .\n  rbuild images"
 )]
 pub struct Cli {
     /// Store root (default: /var/lib/rbuild for root, $XDG_DATA_HOME/rbuild otherwise).
@@ -25,9 +28,60 @@ pub enum Command {
     /// Build an image from a Dockerfile (the default command).
     Build(Box<BuildArgs>),
     /// List images in the local store.
-    Images,
+    #[command(
+        after_help = "Examples:\n  rbuild images\n  rbuild images busybox -q\n  rbuild images --digests --format '{{.Repository}}:{{.Tag}} {{.ID}}'"
+    )]
+    Images(ImagesArgs),
     /// Import an OCI image layout (directory or tar) or a docker-archive tar.
+    #[command(
+        after_help = "Examples:\n  rbuild load ../shared/images/busybox\n  rbuild load -i app.tar.gz\n  rbuild load < app.tar"
+    )]
     Load(LoadArgs),
+    /// Save images to a docker archive (or an OCI layout tar with --format oci).
+    #[command(
+        after_help = "Examples:\n  rbuild save -o app.tar app:1.0\n  rbuild save --format oci -o app.oci.tar app:1.0 busybox\n  rbuild save app:1.0 | gzip > app.tar.gz"
+    )]
+    Save(SaveArgs),
+    /// Give an image another name: `rbuild tag SOURCE[:TAG] TARGET[:TAG]`.
+    #[command(after_help = "Example:\n  rbuild tag app:1.0 registry.example.com/team/app:1.0")]
+    Tag {
+        #[arg(value_name = "SOURCE")]
+        source: String,
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// Remove image names; an image goes when its last name does.
+    #[command(after_help = "Examples:\n  rbuild rmi app:1.0\n  rbuild rmi -f app:1.0 app:latest")]
+    Rmi {
+        /// An image given by id loses every name it has (without it, that is refused).
+        #[arg(short, long)]
+        force: bool,
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
+    },
+    /// Show how an image was made, one row per config history entry, newest first.
+    #[command(
+        after_help = "Examples:\n  rbuild history app:1.0\n  rbuild history --no-trunc --format '{{.CreatedBy}}' app:1.0"
+    )]
+    History(HistoryArgs),
+    /// Print an image's config, manifest and platforms as JSON.
+    #[command(
+        after_help = "Examples:\n  rbuild inspect app:1.0\n  rbuild inspect --format '{{.Config.Env}}' app:1.0\n  rbuild inspect --format '{{json .Config.Labels}}' app:1.0"
+    )]
+    Inspect(InspectArgs),
+    /// Print rbuild's version and what it was built with.
+    Version,
+    /// Print the store's location and size and the kernel features builds use.
+    Info,
+    /// Print a shell completion script: `rbuild completion bash|zsh|fish`.
+    #[command(after_help = "Example:\n  rbuild completion bash > /etc/bash_completion.d/rbuild")]
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print rbuild's man page (roff) to stdout.
+    #[command(hide = true)]
+    Man,
     /// Inspect and maintain the store: disk usage, prune, check.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -53,6 +107,16 @@ pub struct BuildArgs {
     /// Do not use the cache; every step runs.
     #[arg(long)]
     pub no_cache: bool,
+    /// Print only the image id on stdout; no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id (the index digest for several platforms) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write the build result as JSON to FILE (buildx's keys: `containerimage.digest`,
+    /// `containerimage.config.digest`, `containerimage.descriptor`, `image.name`).
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// Progress output: auto (tty when stderr is a terminal), tty, or plain.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -111,11 +175,94 @@ pub enum ProgressMode {
     Plain,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only images of this repository (and tag).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the digest of each image.
+    #[arg(long)]
+    pub digests: bool,
+    /// Print each image with a template: `{{.Repository}}`, `{{.Tag}}`, `{{.ID}}`,
+    /// `{{.Digest}}`, `{{.CreatedAt}}`, `{{.Size}}`, `{{.Platforms}}`, or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    Docker,
+    Oci,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to FILE (default: stdout, which must not be a terminal).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive format: docker (what `docker load` reads) or oci (an OCI image layout tar).
+    #[arg(long, value_enum, default_value_t = SaveFormat::Docker)]
+    pub format: SaveFormat,
+    /// The platform to save of a multi-platform image (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show full commands and ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print each row with a template: `{{.ID}}`, `{{.CreatedSince}}`, `{{.CreatedAt}}`,
+    /// `{{.CreatedBy}}`, `{{.Size}}`, `{{.Comment}}`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The platform of a multi-platform image (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Print with a template instead of JSON: `{{.Config.Env}}`, `{{json .Config}}`,
+    /// `{{.Architecture}}`, `{{index .Config.Labels "k"}}`.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// The platform of a multi-platform image (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// OCI layout directory or tar, or docker-archive tar.
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// OCI layout directory or tar, or docker-archive tar (gzip or zstd compressed is fine).
+    #[arg(value_name = "PATH", conflicts_with = "input")]
+    pub path: Option<PathBuf>,
+    /// Read from FILE instead of stdin (as `docker load -i`).
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
     /// Platforms to import from a multi-platform image, comma-separated (default: all of
     /// them); a name keeps the platforms it had and gains these.
     #[arg(long)]
@@ -166,11 +313,61 @@ pub enum DebugCommand {
     Graph(Box<BuildArgs>),
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "images", "load", "cache", "debug", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "build",
+    "images",
+    "load",
+    "save",
+    "tag",
+    "rmi",
+    "history",
+    "inspect",
+    "version",
+    "info",
+    "completion",
+    "man",
+    "cache",
+    "debug",
+    "help",
+];
 
-/// Parses the command line, treating `rbuild [flags] CONTEXT` as `rbuild build ...`.
+/// Parses the command line, treating `rbuild [flags] CONTEXT` as `rbuild build ...`; a
+/// first word that is neither a command nor a path is an unknown command.
 pub fn parse() -> Cli {
-    Cli::parse_from(with_default_command(std::env::args_os().collect()))
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(word) = unknown_command(&args) {
+        let hint = rbuild_frontend::did_you_mean(&word, SUBCOMMANDS.iter().copied())
+            .map(|s| format!("\n\n  tip: did you mean `rbuild {s}`?"))
+            .unwrap_or_default();
+        Cli::command()
+            .error(
+                ErrorKind::InvalidSubcommand,
+                format!("unknown command {word:?} (and no build context of that name exists){hint}\n\nRun `rbuild --help` for the commands."),
+            )
+            .exit();
+    }
+    Cli::parse_from(with_default_command(args))
+}
+
+/// The first word when it is meant as a command but names none: not a subcommand, not an
+/// existing path, and not shaped like one (`./x`, `dir/`, `-`, a URL).
+fn unknown_command(args: &[OsString]) -> Option<String> {
+    let mut iter = args.iter().skip(1);
+    let word = loop {
+        let arg = iter.next()?.to_str()?;
+        match arg {
+            "--root" => {
+                iter.next();
+            }
+            a if a.starts_with("--root=") => {}
+            a if a.starts_with('-') => return None,
+            a => break a,
+        }
+    };
+    let looks_like_path = word.contains(['/', '.', ':']) || word == "-";
+    let is_command = SUBCOMMANDS.contains(&word);
+    (!is_command && !looks_like_path && !std::path::Path::new(word).exists())
+        .then(|| word.to_string())
 }
 
 fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -232,12 +429,31 @@ mod tests {
     #[test]
     fn subcommands_are_left_alone() {
         assert_eq!(expand("rbuild images"), ["rbuild", "images"]);
+        assert_eq!(expand("rbuild rmi -f a"), ["rbuild", "rmi", "-f", "a"]);
         assert_eq!(expand("rbuild build ."), ["rbuild", "build", "."]);
         assert_eq!(
             expand("rbuild --root /r images"),
             ["rbuild", "--root", "/r", "images"]
         );
         assert_eq!(expand("rbuild --help"), ["rbuild", "--help"]);
+    }
+
+    #[test]
+    fn unknown_words_are_commands_only_when_no_path_has_that_name() {
+        let words = |line: &str| line.split(' ').map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            unknown_command(&words("rbuild buidl")).as_deref(),
+            Some("buidl")
+        );
+        assert_eq!(
+            unknown_command(&words("rbuild --root /r imags")).as_deref(),
+            Some("imags")
+        );
+        assert_eq!(unknown_command(&words("rbuild images")), None);
+        assert_eq!(unknown_command(&words("rbuild .")), None);
+        assert_eq!(unknown_command(&words("rbuild -t app ctx")), None);
+        assert_eq!(unknown_command(&words("rbuild src/ctx")), None);
+        assert_eq!(unknown_command(&words("rbuild /")), None);
     }
 
     #[test]

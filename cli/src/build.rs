@@ -15,7 +15,7 @@ use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 use crate::args::BuildArgs;
 use crate::build_notices::CliEvents;
 use crate::diagnostics::engine_failure;
-use crate::{cache_cmd, cache_flags, interrupt, progress, secrets};
+use crate::{build_metadata, cache_cmd, cache_flags, interrupt, progress, secrets};
 
 /// Turns the flags into the engine's request (reads the Dockerfile and .dockerignore).
 pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
@@ -54,22 +54,24 @@ pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
 pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
     let mut request = request(args)?;
     request.gc_limit = cache_cmd::gc_limit(store.root(), args.gc_keep_storage.as_deref())?;
-    let sink = progress::renderer(args.progress);
+    let sink = progress::renderer(args.progress, args.quiet);
     let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
     let run_env = secrets::run_environment(args, cancel)?;
     let result = Build::new(store, &request, sink.as_ref(), &CliEvents)
         .run(run_env)
         .map_err(|e| engine_failure(&e, &request))?;
-    report(&result)
+    build_metadata::write_files(args, &request, &result)?;
+    report(&result, args.quiet)
 }
 
-fn report(result: &BuildResult) -> Result<()> {
+fn report(result: &BuildResult, quiet: bool) -> Result<()> {
     let stored = descriptor_digest(&result.stored)?;
     let first = result
         .images
         .first()
         .ok_or_else(|| anyhow!("the build produced no image"))?;
     match result.images.as_slice() {
+        _ if quiet => {}
         [_] => eprintln!("writing image {} (manifest {stored}) done", first.image_id),
         images => {
             for image in images {

@@ -14,19 +14,21 @@ use rbuild_cache::Store;
 use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 
 use crate::args::LoadArgs;
+use crate::load_input::LoadInput;
 
 pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
     // The blobs stored before the name exists stay safe from a concurrent prune.
     let _lease = store
         .lease()
         .context("cannot register the load with the store")?;
-    let archive = rbuild_archive::open(&args.path)
-        .with_context(|| format!("cannot load {}", args.path.display()))?;
+    let input = LoadInput::open(store, args)?;
+    let archive = rbuild_archive::open(input.path())
+        .with_context(|| format!("cannot load {}", input.label))?;
     let mut loaded = Vec::new();
     for platform in platforms_to_load(&archive, args)? {
         let image = archive
             .select(None, &platform)
-            .with_context(|| format!("cannot load {}", args.path.display()))?;
+            .with_context(|| format!("cannot load {}", input.label))?;
         store_image(store, &archive, &image)?;
         loaded.push(image);
     }
@@ -40,7 +42,7 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         store_exact(store, bytes, &descriptor_digest(index)?)?;
     }
     for image in &loaded {
-        for name in &image_names(args, &image.names)? {
+        for name in &image_names(args, &input.repository, &image.names)? {
             match &whole_index {
                 Some((index, _)) => store.images().tag(name, index)?,
                 None => {
@@ -60,7 +62,7 @@ fn platforms_to_load(archive: &ImageArchive, args: &LoadArgs) -> Result<Vec<Plat
     }
     let images = archive
         .images()
-        .with_context(|| format!("cannot load {}", args.path.display()))?;
+        .with_context(|| format!("cannot load {}", archive.path().display()))?;
     let platforms = images
         .into_iter()
         .next()
@@ -109,13 +111,16 @@ fn store_exact(store: &Store, bytes: &[u8], expected: &rbuild_oci::Digest) -> Re
 
 /// `-t` wins; otherwise the archive's names. A bare OCI `ref.name` such as `latest` is a
 /// tag: the repository is then the archive's file name (`busybox` for `images/busybox`).
-fn image_names(args: &LoadArgs, archived: &[String]) -> Result<Vec<ImageReference>> {
+fn image_names(
+    args: &LoadArgs,
+    repository: &str,
+    archived: &[String],
+) -> Result<Vec<ImageReference>> {
     if let Some(tag) = &args.tag {
         return Ok(vec![
             ImageReference::parse(tag).with_context(|| format!("invalid tag {tag:?}"))?
         ]);
     }
-    let repository = repository_from_path(&args.path);
     let mut names = Vec::new();
     for name in archived {
         let full = if name.contains([':', '/', '@']) {
@@ -130,7 +135,7 @@ fn image_names(args: &LoadArgs, archived: &[String]) -> Result<Vec<ImageReferenc
         }
     }
     if names.is_empty() {
-        names.push(ImageReference::parse(&repository).with_context(|| {
+        names.push(ImageReference::parse(repository).with_context(|| {
             format!(
                 "the archive names no image; give one with -t (derived {repository:?} is invalid)"
             )
@@ -139,15 +144,15 @@ fn image_names(args: &LoadArgs, archived: &[String]) -> Result<Vec<ImageReferenc
     Ok(names)
 }
 
-fn repository_from_path(path: &Path) -> String {
+pub(crate) fn repository_from_path(path: &Path) -> String {
     let name = path
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "image".to_string());
-    let stem = name
-        .strip_suffix(".tar")
-        .or_else(|| name.strip_suffix(".tar.gz"))
+    let stem = [".tar", ".tar.gz", ".tgz", ".tar.zst"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
         .unwrap_or(&name);
     stem.to_ascii_lowercase()
 }

@@ -3,17 +3,27 @@
 
 mod args;
 mod build;
+mod build_metadata;
 mod build_notices;
 mod cache_cmd;
 mod cache_flags;
 mod debug;
 mod diagnostics;
 mod explain_view;
+mod go_template;
+mod history;
+mod image_lookup;
+mod image_names;
 mod images;
+mod inspect;
 mod interrupt;
 mod load;
+mod load_input;
 mod progress;
+mod save;
 mod secrets;
+mod shell_help;
+mod system_info;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,14 +52,31 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Command::Debug(DebugCommand::DumpAst { file }) = &cli.command {
-        return debug::dump_ast(file);
+    match &cli.command {
+        Command::Debug(DebugCommand::DumpAst { file }) => return debug::dump_ast(file),
+        Command::Version => {
+            system_info::version();
+            return Ok(());
+        }
+        Command::Completion { shell } => {
+            shell_help::completion(*shell);
+            return Ok(());
+        }
+        Command::Man => return Ok(shell_help::man_page()?),
+        _ => {}
     }
     let store = open_store(cli.root)?;
     match &cli.command {
         Command::Build(build) => build::run(&store, build),
-        Command::Images => images::run(&store),
+        Command::Images(args) => images::run(&store, args),
         Command::Load(load) => load::run(&store, load),
+        Command::Save(args) => save::run(&store, args),
+        Command::Tag { source, target } => image_names::tag(&store, source, target),
+        Command::Rmi { force, images } => image_names::rmi(&store, images, *force),
+        Command::History(args) => history::run(&store, args),
+        Command::Inspect(args) => inspect::run(&store, args),
+        Command::Info => system_info::info(&store),
+        Command::Version | Command::Completion { .. } | Command::Man => Ok(()),
         Command::Cache(command) => cache_cmd::run(&store, command),
         Command::Debug(DebugCommand::Graph(build)) => debug::graph(&store, build),
         Command::Debug(DebugCommand::DumpAst { .. }) => Ok(()),

@@ -13,9 +13,13 @@ use rbuild_solver::progress::{LogStream, ProgressEvent, ProgressSink};
 use crate::args::ProgressMode;
 
 /// Picks the renderer for `mode`: `auto` is the TTY view when stdout is a terminal.
-pub fn renderer(mode: ProgressMode) -> Box<dyn ProgressSink> {
+/// `tty` into a pipe falls back to plain, as buildx does; `quiet` shows nothing.
+pub fn renderer(mode: ProgressMode, quiet: bool) -> Box<dyn ProgressSink> {
+    if quiet {
+        return Box::new(rbuild_solver::progress::SilentProgress);
+    }
     let tty = match mode {
-        ProgressMode::Tty => true,
+        ProgressMode::Tty => std::io::stderr().is_terminal(),
         ProgressMode::Plain => false,
         ProgressMode::Auto => std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
     };

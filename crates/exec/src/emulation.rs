@@ -189,6 +189,34 @@ pub fn check_architecture(
     }
 }
 
+/// A foreign architecture with an enabled binfmt_misc handler here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmulatedArchitecture {
+    /// The OCI architecture name (`arm64`, `riscv64`, ...).
+    pub architecture: &'static str,
+    /// The handler's name under /proc/sys/fs/binfmt_misc.
+    pub handler: String,
+    /// Whether it has the `F` flag, without which a sandboxed step cannot use it.
+    pub usable: bool,
+}
+
+/// The foreign architectures binfmt_misc has handlers for (as `rbuild info` lists them).
+pub fn emulated_architectures() -> Vec<EmulatedArchitecture> {
+    let host = ElfKind::host();
+    ELF_KINDS
+        .iter()
+        .filter(|kind| Some(**kind) != host)
+        .filter_map(|kind| {
+            let handler = find_handler(Path::new(BINFMT_DIR), kind)?;
+            Some(EmulatedArchitecture {
+                architecture: kind.architecture,
+                handler: handler.name,
+                usable: handler.fix_binary,
+            })
+        })
+        .collect()
+}
+
 /// A registered, enabled binfmt_misc handler.
 #[derive(Debug)]
 struct Handler {

@@ -52,7 +52,9 @@ mod stubs;
 mod user_db;
 
 pub use cancel::CancelToken;
-pub use emulation::{check_architecture, EmulationError};
+pub use emulation::{
+    check_architecture, emulated_architectures, EmulatedArchitecture, EmulationError,
+};
 pub use error::{SandboxError, SetupStage};
 pub use identity::{resolve_user, Identity};
 pub use init::init_hook;

@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use rbuild_archive::{BlobSource, ExportImage};
-use rbuild_cache::{Compression, Store};
+use rbuild_cache::{Compression, SnapshotChain, Store};
 use rbuild_oci::oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 use rbuild_oci::{
     descriptor, descriptor_digest, media_types, platform_index, Digest, ImageReference, Platform,
@@ -41,7 +41,7 @@ pub fn commit_to_store(
         let size = store.layers().layer_size(diff_id)?;
         layers.push(descriptor(media_types::OCI_LAYER_TAR, diff_id, size));
     }
-    let (manifest, _) = store_manifest(store, image, layers)?;
+    let (manifest, _) = store_manifest(store, &image.config_blob().0, layers)?;
     for name in names {
         store.images().tag(name, &manifest)?;
     }
@@ -157,39 +157,99 @@ fn export_image_parts(
     names: &[ImageReference],
     compression: Compression,
 ) -> Result<ExportImage, StepFailure> {
-    let mut layers = Vec::with_capacity(image.chain.layers.len());
-    for index in 0..image.chain.layers.len() {
-        layers.push(
-            store
-                .layers()
-                .layer_blob(&image.chain, index, compression)?,
-        );
-    }
-    let (manifest, manifest_bytes) = store_manifest(store, image, layers.clone())?;
-    let (config_bytes, config_digest) = image.config_blob();
-    Ok(ExportImage {
-        names: names.to_vec(),
-        manifest,
-        manifest_bytes,
-        config: descriptor(
-            media_types::OCI_CONFIG,
-            &config_digest,
-            config_bytes.len() as u64,
-        ),
+    let (config_bytes, _) = image.config_blob();
+    let parts = ArchiveParts {
         config_bytes,
-        layers,
+        chain: &image.chain,
         platform: image.config.platform(),
-    })
+    };
+    parts.export_image(store, names, compression)
+}
+
+/// What an archive needs of one image: its config as it is stored, and its layers.
+struct ArchiveParts<'a> {
+    config_bytes: Vec<u8>,
+    chain: &'a SnapshotChain,
+    platform: Platform,
+}
+
+impl ArchiveParts<'_> {
+    fn export_image(
+        self,
+        store: &Store,
+        names: &[ImageReference],
+        compression: Compression,
+    ) -> Result<ExportImage, StepFailure> {
+        let mut layers = Vec::with_capacity(self.chain.layers.len());
+        for index in 0..self.chain.layers.len() {
+            layers.push(store.layers().layer_blob(self.chain, index, compression)?);
+        }
+        let (manifest, manifest_bytes) = store_manifest(store, &self.config_bytes, layers.clone())?;
+        let config_digest = Digest::of(&self.config_bytes);
+        Ok(ExportImage {
+            names: names.to_vec(),
+            manifest,
+            manifest_bytes,
+            config: descriptor(
+                media_types::OCI_CONFIG,
+                &config_digest,
+                self.config_bytes.len() as u64,
+            ),
+            config_bytes: self.config_bytes,
+            layers,
+            platform: self.platform,
+        })
+    }
+}
+
+/// Writes images already in the store (each a manifest with the names to record for it)
+/// to an OCI layout tar or a docker archive, as `rbuild save` does. Configs are written as
+/// stored, so image ids do not change; nothing is left at `dest` when this fails.
+pub fn save_stored_images(
+    store: &Store,
+    images: &[(Descriptor, Vec<ImageReference>)],
+    export: &Export,
+) -> Result<(), StepFailure> {
+    let compression = match export {
+        Export::Oci { .. } => Compression::Gzip,
+        Export::Docker { .. } => Compression::None,
+        Export::Local { .. } => {
+            return Err(StepFailure::Export(
+                "saving writes an archive: type=oci or type=docker".to_string(),
+            ))
+        }
+    };
+    let mut parts = Vec::with_capacity(images.len());
+    for (manifest, names) in images {
+        let (config_digest, config) = crate::image::manifest_config(store, manifest)?;
+        let chain = SnapshotChain {
+            layers: config.rootfs.diff_ids.clone(),
+        };
+        let stored = ArchiveParts {
+            config_bytes: store.blobs().read(&config_digest)?,
+            chain: &chain,
+            platform: config.platform(),
+        };
+        parts.push(stored.export_image(store, names, compression)?);
+    }
+    let written = match export {
+        Export::Docker { dest } => {
+            rbuild_archive::write_docker_archive(&parts, &StoreBlobs(store), dest)
+        }
+        Export::Oci { dest } | Export::Local { dest } => {
+            rbuild_archive::write_oci_archive(&parts, None, &StoreBlobs(store), dest)
+        }
+    };
+    written.map_err(|e| StepFailure::Export(e.to_string()))
 }
 
 /// Puts the config and a manifest over `layers` into the blob store.
 fn store_manifest(
     store: &Store,
-    image: &BuiltImage,
+    config_bytes: &[u8],
     layers: Vec<Descriptor>,
 ) -> Result<(Descriptor, Vec<u8>), StepFailure> {
-    let (config_bytes, _) = image.config_blob();
-    let config_digest = store.blobs().put(&config_bytes)?;
+    let config_digest = store.blobs().put(config_bytes)?;
     let manifest: ImageManifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)

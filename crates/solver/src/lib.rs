@@ -28,7 +28,9 @@ mod solve_tests;
 
 pub use context::{BuildContexts, MAIN_CONTEXT};
 pub use error::{cause_chain, SolveError, StepFailure};
-pub use export::{commit_index_to_store, commit_to_store, export_images, Export};
+pub use export::{
+    commit_index_to_store, commit_to_store, export_images, save_stored_images, Export,
+};
 pub use image::{
     assemble_image, image_chain, manifest_config, resolve_local_image, rfc3339, BuiltImage,
     LocalImage,

@@ -1,0 +1,52 @@
+//! What `--iidfile` and `--metadata-file` write after a successful build, for scripts:
+//! the image id, and buildx's metadata keys (`containerimage.digest`,
+//! `containerimage.config.digest`, `containerimage.descriptor`, `image.name`).
+//!
+//! Each file is written whole or not at all (staged beside it and renamed).
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rbuild_engine::{BuildRequest, BuildResult};
+use rbuild_oci::descriptor_digest;
+use serde_json::json;
+
+use crate::args::BuildArgs;
+
+pub fn write_files(args: &BuildArgs, request: &BuildRequest, result: &BuildResult) -> Result<()> {
+    let stored = descriptor_digest(&result.stored)?;
+    let image_id = match result.images.as_slice() {
+        [only] => only.image_id.to_string(),
+        _ => stored.to_string(),
+    };
+    if let Some(path) = &args.iidfile {
+        write_atomically(path, image_id.as_bytes())?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let names: Vec<String> = request.tags.iter().map(ToString::to_string).collect();
+        let metadata = json!({
+            "containerimage.digest": stored.to_string(),
+            "containerimage.config.digest": image_id,
+            "containerimage.descriptor": result.stored,
+            "image.name": names.join(","),
+            "buildx.build.ref": result.build_id,
+        });
+        write_atomically(path, serde_json::to_string_pretty(&metadata)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = path.with_file_name(format!(".{name}.tmp"));
+    fs::write(&staged, bytes)
+        .and_then(|()| fs::rename(&staged, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&staged);
+        })
+}
