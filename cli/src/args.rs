@@ -117,7 +117,8 @@ pub struct BuildArgs {
     /// `containerimage.config.digest`, `containerimage.descriptor`, `image.name`).
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// Progress output: auto (tty when stderr is a terminal), tty, or plain.
+    /// Progress output: auto (tty when stderr is a terminal), tty, plain, or rawjson
+    /// (one JSON event per line on stderr).
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
     /// Output destination: `type=oci|docker|local,dest=PATH`; may repeat.
@@ -173,6 +174,8 @@ pub enum ProgressMode {
     Auto,
     Tty,
     Plain,
+    /// One JSON event per line on stderr (see `progress_json`).
+    Rawjson,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -12,10 +12,10 @@ use rbuild_cache::Store;
 use rbuild_engine::{Build, BuildRequest, BuildResult, Dockerfile, Export};
 use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 
-use crate::args::BuildArgs;
+use crate::args::{BuildArgs, ProgressMode};
 use crate::build_notices::CliEvents;
 use crate::diagnostics::engine_failure;
-use crate::{build_metadata, cache_cmd, cache_flags, interrupt, progress, secrets};
+use crate::{build_metadata, cache_cmd, cache_flags, interrupt, progress, progress_json, secrets};
 
 /// Turns the flags into the engine's request (reads the Dockerfile and .dockerignore).
 pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
@@ -57,11 +57,17 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
     let sink = progress::renderer(args.progress, args.quiet);
     let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
     let run_env = secrets::run_environment(args, cancel)?;
-    let result = Build::new(store, &request, sink.as_ref(), &CliEvents)
-        .run(run_env)
-        .map_err(|e| engine_failure(&e, &request))?;
+    let events = CliEvents {
+        json: args.progress == ProgressMode::Rawjson,
+    };
+    let outcome = Build::new(store, &request, sink.as_ref(), &events).run(run_env);
+    sink.finished(outcome.is_ok());
+    let result = outcome.map_err(|e| engine_failure(&e, &request))?;
     build_metadata::write_files(args, &request, &result)?;
-    report(&result, args.quiet)
+    if events.json {
+        progress_json::emit("result", build_metadata::result_fields(&result)?);
+    }
+    report(&result, args.quiet || events.json)
 }
 
 fn report(result: &BuildResult, quiet: bool) -> Result<()> {

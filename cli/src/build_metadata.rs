@@ -37,6 +37,21 @@ pub fn write_files(args: &BuildArgs, request: &BuildRequest, result: &BuildResul
     Ok(())
 }
 
+/// The `result` event of rawjson progress.
+pub fn result_fields(result: &BuildResult) -> Result<serde_json::Value> {
+    let platforms: Vec<String> = result
+        .images
+        .iter()
+        .map(|i| i.platform.to_string())
+        .collect();
+    Ok(json!({
+        "image_id": result.images.first().map(|i| i.image_id.to_string()),
+        "digest": descriptor_digest(&result.stored)?.to_string(),
+        "platforms": platforms,
+        "executed": result.executed,
+    }))
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()

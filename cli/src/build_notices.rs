@@ -6,13 +6,19 @@ use rbuild_engine::{BuildEvents, Notice};
 use crate::explain_view;
 use crate::images::human_size;
 
-/// Prints every notice as a line (or lines) on stderr.
-pub struct CliEvents;
+/// Prints every notice as a line (or lines) on stderr; as `notice` events with `json`.
+pub struct CliEvents {
+    pub json: bool,
+}
 
 impl BuildEvents for CliEvents {
     fn notice(&self, notice: Notice<'_>) {
         for line in lines(&notice) {
-            eprintln!("{line}");
+            if self.json {
+                crate::progress_json::emit("notice", serde_json::json!({ "message": line }));
+            } else {
+                eprintln!("{line}");
+            }
         }
     }
 }

@@ -20,6 +20,7 @@ mod interrupt;
 mod load;
 mod load_input;
 mod progress;
+mod progress_json;
 mod save;
 mod secrets;
 mod shell_help;
@@ -41,7 +42,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let text = format!("{error:#}");
-            if text.starts_with("error") {
+            if progress_json::active() {
+                progress_json::emit("error", serde_json::json!({ "error": text }));
+            } else if text.starts_with("error") {
                 eprintln!("{text}");
             } else {
                 eprintln!("error: {text}");

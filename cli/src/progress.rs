@@ -11,14 +11,16 @@ use rbuild_solver::graph::VertexId;
 use rbuild_solver::progress::{LogStream, ProgressEvent, ProgressSink};
 
 use crate::args::ProgressMode;
+use crate::progress_json::RawJsonProgress;
 
 /// Picks the renderer for `mode`: `auto` is the TTY view when stdout is a terminal.
 /// `tty` into a pipe falls back to plain, as buildx does; `quiet` shows nothing.
-pub fn renderer(mode: ProgressMode, quiet: bool) -> Box<dyn ProgressSink> {
+pub fn renderer(mode: ProgressMode, quiet: bool) -> Box<dyn BuildView> {
     if quiet {
-        return Box::new(rbuild_solver::progress::SilentProgress);
+        return Box::new(QuietProgress);
     }
     let tty = match mode {
+        ProgressMode::Rawjson => return Box::new(RawJsonProgress::new()),
         ProgressMode::Tty => std::io::stderr().is_terminal(),
         ProgressMode::Plain => false,
         ProgressMode::Auto => std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
@@ -29,6 +31,23 @@ pub fn renderer(mode: ProgressMode, quiet: bool) -> Box<dyn ProgressSink> {
         Box::new(PlainProgress::default())
     }
 }
+
+/// A progress renderer that also closes the build's view when it ends.
+pub trait BuildView: ProgressSink {
+    /// Called once when the build has ended (`succeeded` or not).
+    fn finished(&self, _succeeded: bool) {}
+}
+
+/// `-q`: nothing but the image id on stdout.
+struct QuietProgress;
+
+impl ProgressSink for QuietProgress {
+    fn event(&self, _event: ProgressEvent) {}
+}
+
+impl BuildView for QuietProgress {}
+impl BuildView for PlainProgress {}
+impl BuildView for RawJsonProgress {}
 
 /// `#N` numbers in order of first appearance, shared by both renderers.
 #[derive(Default)]
@@ -135,12 +154,15 @@ impl ProgressSink for PlainProgress {
 pub struct TtyProgress {
     bars: MultiProgress,
     state: Mutex<TtyState>,
+    began: Instant,
 }
 
 #[derive(Default)]
 struct TtyState {
     steps: StepNumbers,
     lines: HashMap<VertexId, ProgressBar>,
+    ran: usize,
+    cached: usize,
 }
 
 impl TtyProgress {
@@ -148,6 +170,7 @@ impl TtyProgress {
         TtyProgress {
             bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             state: Mutex::new(TtyState::default()),
+            began: Instant::now(),
         }
     }
 
@@ -171,7 +194,8 @@ impl ProgressSink for TtyProgress {
             ProgressEvent::Started { vertex, name } => {
                 state.steps.start(vertex, &name);
                 let line = self.bars.add(ProgressBar::new_spinner());
-                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+                // wide_msg: the step's last output line is cut to the terminal's width.
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}") {
                     line.set_style(style);
                 }
                 line.set_message(name);
@@ -180,6 +204,7 @@ impl ProgressSink for TtyProgress {
             }
             ProgressEvent::Cached { vertex } => {
                 let name = state.steps.names.get(&vertex).cloned().unwrap_or_default();
+                state.cached += 1;
                 Self::finish(&mut state, vertex, format!(" => CACHED {name}"));
             }
             ProgressEvent::Log { vertex, bytes, .. } => {
@@ -195,6 +220,7 @@ impl ProgressSink for TtyProgress {
             ProgressEvent::Done { vertex, duration } => {
                 let name = state.steps.names.get(&vertex).cloned().unwrap_or_default();
                 let text = format!(" => {name} {:.1}s", duration.as_secs_f64());
+                state.ran += 1;
                 Self::finish(&mut state, vertex, text);
             }
             ProgressEvent::Failed { vertex, message } => {
@@ -202,5 +228,52 @@ impl ProgressSink for TtyProgress {
                 Self::finish(&mut state, vertex, format!(" => ERROR {name}: {message}"));
             }
         }
+    }
+}
+
+impl BuildView for TtyProgress {
+    /// BuildKit's closing line: `[+] Building 3.2s (9/9) FINISHED`, and what ran.
+    fn finished(&self, succeeded: bool) {
+        let Ok(state) = self.state.lock() else {
+            return;
+        };
+        let _ = self.bars.clear();
+        let total = state.steps.numbers.len();
+        let _ = self.bars.println(summary_line(
+            self.began.elapsed(),
+            state.ran + state.cached,
+            total,
+            succeeded,
+        ));
+        let _ = self.bars.println(format!(
+            " => {} steps ran, {} cached",
+            state.ran, state.cached
+        ));
+    }
+}
+
+fn summary_line(elapsed: Duration, finished: usize, total: usize, succeeded: bool) -> String {
+    let verdict = if succeeded { "FINISHED" } else { "FAILED" };
+    format!(
+        "[+] Building {:.1}s ({finished}/{total}) {verdict}",
+        elapsed.as_secs_f64()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_line;
+    use std::time::Duration;
+
+    #[test]
+    fn the_summary_reads_like_buildkits() {
+        assert_eq!(
+            summary_line(Duration::from_millis(3_210), 9, 9, true),
+            "[+] Building 3.2s (9/9) FINISHED"
+        );
+        assert_eq!(
+            summary_line(Duration::from_millis(500), 2, 5, false),
+            "[+] Building 0.5s (2/5) FAILED"
+        );
     }
 }
