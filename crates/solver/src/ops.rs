@@ -161,7 +161,8 @@ fn apply_copy(
             let select = SelectOptions {
                 excludes: &nothing_ignored,
                 follow_top_symlinks: true,
-                allow_empty_wildcard: false,
+                // BuildKit's AllowEmptyWildcard: a wildcard matching nothing copies nothing.
+                allow_empty_wildcard: true,
             };
             let root = sources.first().map(PathBuf::as_path).unwrap_or(merged);
             let excludes = PathPatterns::new(&op.excludes)?;
