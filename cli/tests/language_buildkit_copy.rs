@@ -8,6 +8,9 @@
 mod common;
 mod language_support;
 
+use std::fs;
+use std::os::unix::fs::{lchown, PermissionsExt};
+
 use common::{context_from, TestStore};
 use language_support::{build, failed_build};
 
@@ -42,7 +45,10 @@ fn a_wildcard_matching_nothing_copies_nothing_and_a_missing_literal_fails() {
     assert_eq!(built.entries("from-stage"), ["o.txt"]);
 
     let literal = context_from(&[
-        ("Dockerfile", "FROM busybox\nCOPY real.txt absent.txt /dst/\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY real.txt absent.txt /dst/\n",
+        ),
         ("real.txt", "real\n"),
     ]);
     let text = failed_build(&store, literal.path(), &[]);
@@ -55,4 +61,100 @@ fn a_wildcard_matching_nothing_copies_nothing_and_a_missing_literal_fails() {
     )]);
     let text = failed_build(&store, stage_literal.path(), &[]);
     assert!(text.contains("/no/such/file"), "{text}");
+}
+
+/// A stage whose `/src/dir` holds `f` (1234:4321, 0640), `x` (0:0, 0755) and `link -> f`
+/// (55:66), the directory itself 1234:4321 0750.
+const OWNED_STAGE: &str = "FROM busybox AS one\n\
+     RUN mkdir -p /src/dir && echo f > /src/dir/f && echo x > /src/dir/x \
+         && chmod 0755 /src/dir/x && ln -s f /src/dir/link \
+         && chown 1234:4321 /src/dir /src/dir/f && chown -h 55:66 /src/dir/link \
+         && chmod 0640 /src/dir/f && chmod 0750 /src/dir\n";
+
+#[test]
+fn copy_from_a_stage_keeps_owners_and_modes_and_context_files_belong_to_root() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let dockerfile = format!(
+        "{OWNED_STAGE}\
+         FROM busybox\n\
+         COPY --from=one /src/dir /renamed\n\
+         COPY --from=one /src/dir/ /into/\n\
+         COPY --from=one /src/dir/f /single\n\
+         COPY --from=one --chown=7:8 /src/dir /chowned\n\
+         COPY --from=one --chmod=0600 /src/dir/f /chmodded\n\
+         COPY ctx.txt /ctx.txt\n\
+         RUN --mount=type=bind,from=one,source=/src/dir,target=/m \
+             stat -c '%u:%g %a' /m/f /m > /mount-stat\n"
+    );
+    let context = context_from(&[("Dockerfile", &dockerfile), ("ctx.txt", "c\n")]);
+    let ctx_file = context.path().join("ctx.txt");
+    fs::set_permissions(&ctx_file, fs::Permissions::from_mode(0o604)).unwrap();
+    lchown(&ctx_file, Some(4242), Some(4243)).unwrap();
+    let built = build(&store, context.path(), &[]);
+
+    for base in ["renamed", "into"] {
+        assert_eq!(built.entries(base), ["f", "link", "x"], "{base}");
+        let f = format!("{base}/f");
+        assert_eq!((built.owner(&f), built.mode(&f)), ((1234, 4321), 0o640));
+        let x = format!("{base}/x");
+        assert_eq!((built.owner(&x), built.mode(&x)), ((0, 0), 0o755));
+        let link = format!("{base}/link");
+        assert!(built.metadata(&link).is_symlink());
+        assert_eq!(built.link_target(&link), "f");
+        assert_eq!(built.owner(&link), (55, 66), "a symlink keeps its owner");
+    }
+    assert_eq!(
+        (built.owner("renamed"), built.mode("renamed")),
+        ((1234, 4321), 0o750),
+        "a directory copied under a new name is the source directory"
+    );
+    assert_eq!(
+        (built.owner("into"), built.mode("into")),
+        ((0, 0), 0o755),
+        "a directory named with a trailing slash is created plain"
+    );
+    assert_eq!(
+        (built.owner("single"), built.mode("single")),
+        ((1234, 4321), 0o640)
+    );
+    for rel in ["chowned", "chowned/f", "chowned/x", "chowned/link"] {
+        assert_eq!(built.owner(rel), (7, 8), "--chown wins: {rel}");
+    }
+    assert_eq!(
+        (built.owner("chmodded"), built.mode("chmodded")),
+        ((1234, 4321), 0o600),
+        "--chmod alone keeps the owner"
+    );
+    assert_eq!(
+        (built.owner("ctx.txt"), built.mode("ctx.txt")),
+        ((0, 0), 0o604),
+        "context files belong to root and keep their mode"
+    );
+    assert_eq!(built.read("mount-stat"), "1234:4321 640\n1234:4321 750\n");
+}
+
+#[test]
+fn copy_from_an_image_keeps_owners() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let stage = context_from(&[("Dockerfile", OWNED_STAGE)]);
+    built_as(&store, stage.path(), "owned:1");
+    let context = context_from(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY --from=owned:1 /src/dir /from-image\n",
+    )]);
+    let built = build(&store, context.path(), &[]);
+    assert_eq!(built.owner("from-image"), (1234, 4321));
+    assert_eq!(
+        (built.owner("from-image/f"), built.mode("from-image/f")),
+        ((1234, 4321), 0o640)
+    );
+    assert_eq!(built.owner("from-image/link"), (55, 66));
+}
+
+/// Builds `context` into the store as `tag`.
+fn built_as(store: &TestStore, context: &std::path::Path, tag: &str) {
+    let out = store.build(context, &["-t", tag]);
+    common::assert_success(&out, &format!("build {tag}"));
 }

@@ -151,6 +151,9 @@ fn apply_copy(
             .transpose()?,
         mode: op.chmod,
         parents: op.parents,
+        // Files from another stage or an image keep their owners, as in BuildKit;
+        // context files and heredocs belong to root.
+        keep_source_owners: matches!(input, CopyInput::Chain(_)),
         unpack_archives: op.unpack_archives,
         dest_is_dir_hint: op.paths.len() > 1,
     };

@@ -75,6 +75,9 @@ pub struct SelectedEntry {
     pub kind: EntryKind,
     /// Permission bits including setuid, setgid and sticky (`st_mode & 0o7777`).
     pub mode: u32,
+    /// The owner's `(uid, gid)` where the entry is; a copy keeps it only when asked
+    /// (`COPY --from`), context files become 0:0.
+    pub owner: (u32, u32),
     pub size: u64,
     pub stamp: FileStamp,
     pub host_path: PathBuf,
