@@ -158,3 +158,34 @@ fn built_as(store: &TestStore, context: &std::path::Path, tag: &str) {
     let out = store.build(context, &["-t", tag]);
     common::assert_success(&out, &format!("build {tag}"));
 }
+
+#[test]
+fn a_single_file_bind_mount_onto_a_missing_target_gets_a_stub_that_is_removed() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS one\n\
+             RUN mkdir /out && echo staged > /out/s.txt\n\
+             FROM busybox\n\
+             RUN --mount=type=bind,source=f.txt,target=/newdir/deeper/f.txt \
+                 cat /newdir/deeper/f.txt > /seen-context\n\
+             RUN --mount=type=bind,from=one,source=/out/s.txt,target=/etc/fresh/s.txt \
+                 cat /etc/fresh/s.txt > /seen-stage\n\
+             RUN --mount=type=bind,source=f.txt,target=/f-at-root cat /f-at-root > /seen-root\n",
+        ),
+        ("f.txt", "from the context\n"),
+    ]);
+    let built = build(&store, context.path(), &[]);
+    assert_eq!(built.read("seen-context"), "from the context\n");
+    assert_eq!(built.read("seen-stage"), "staged\n");
+    assert_eq!(built.read("seen-root"), "from the context\n");
+    for stub in ["newdir", "etc/fresh", "f-at-root"] {
+        assert!(
+            !built.exists(stub),
+            "the stub {stub} is removed after the run"
+        );
+    }
+    assert!(built.metadata("etc").is_dir(), "an existing parent stays");
+}
