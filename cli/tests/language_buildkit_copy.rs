@@ -189,3 +189,72 @@ fn a_single_file_bind_mount_onto_a_missing_target_gets_a_stub_that_is_removed() 
     }
     assert!(built.metadata("etc").is_dir(), "an existing parent stays");
 }
+
+#[test]
+fn add_extracts_links_pointing_outside_as_written_and_confines_writes_through_them() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[
+        ("Dockerfile", "FROM busybox\nADD links.tar /dst/\n"),
+        ("first/inside.txt", "in\n"),
+        ("second/abs/through.txt", "through the absolute link\n"),
+        ("second/up/t2.txt", "through the climbing link\n"),
+    ]);
+    let root = context.path();
+    std::os::unix::fs::symlink("/etc", root.join("first/abs")).unwrap();
+    std::os::unix::fs::symlink("../../outside", root.join("first/up")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", root.join("first/near")).unwrap();
+    let archive = root.join("links.tar");
+    let tar = |args: &[&str]| {
+        let status = std::process::Command::new("tar")
+            .args(args)
+            .status()
+            .expect("run tar");
+        assert!(status.success(), "tar {args:?}");
+    };
+    let first = root.join("first");
+    let second = root.join("second");
+    let archive_arg = archive.to_str().unwrap();
+    tar(&[
+        "-cf",
+        archive_arg,
+        "-C",
+        first.to_str().unwrap(),
+        "abs",
+        "up",
+        "near",
+        "inside.txt",
+    ]);
+    tar(&[
+        "-rf",
+        archive_arg,
+        "-C",
+        second.to_str().unwrap(),
+        "abs/through.txt",
+        "up/t2.txt",
+    ]);
+
+    let built = build(&store, root, &[]);
+    for (link, target) in [
+        ("dst/abs", "/etc"),
+        ("dst/up", "../../outside"),
+        ("dst/near", "inside.txt"),
+    ] {
+        assert!(built.metadata(link).is_symlink(), "{link}");
+        assert_eq!(built.link_target(link), target, "{link} as written");
+    }
+    assert_eq!(
+        built.read("dst/etc/through.txt"),
+        "through the absolute link\n",
+        "a write through an absolute link stays inside the destination"
+    );
+    assert_eq!(
+        built.read("dst/outside/t2.txt"),
+        "through the climbing link\n"
+    );
+    assert!(
+        !built.exists("etc/through.txt"),
+        "the image's /etc is untouched"
+    );
+    assert!(!built.exists("outside"));
+}
