@@ -182,6 +182,7 @@ fn option_name(field: &str) -> &str {
         "mode" => "mode",
         "owner" => "owner",
         "manifest" => "base image",
+        "source_date_epoch" => "SOURCE_DATE_EPOCH",
         other => other,
     }
 }
