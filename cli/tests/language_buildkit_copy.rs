@@ -258,3 +258,76 @@ fn add_extracts_links_pointing_outside_as_written_and_confines_writes_through_th
     );
     assert!(!built.exists("outside"));
 }
+
+#[test]
+fn heredocs_beside_files_and_stage_sources_are_copied_in_one_step() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS one\n\
+             RUN echo staged > /f && chown 5:6 /f && chmod 0640 /f\n\
+             FROM busybox\n\
+             COPY <<a.txt <<b.txt file /dst/\n\
+             alpha\n\
+             a.txt\n\
+             beta\n\
+             b.txt\n\
+             COPY --from=one /f <<a.txt /from-mixed/\n\
+             from a heredoc\n\
+             a.txt\n\
+             COPY --chown=3:4 --chmod=0600 file <<c.txt /owned/\n\
+             gamma\n\
+             c.txt\n",
+        ),
+        ("file", "from the context\n"),
+    ]);
+    fs::set_permissions(
+        context.path().join("file"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let built = build(&store, context.path(), &[]);
+    assert_eq!(built.entries("dst"), ["a.txt", "b.txt", "file"]);
+    assert_eq!(built.read("dst/a.txt"), "alpha\n");
+    assert_eq!(built.read("dst/b.txt"), "beta\n");
+    assert_eq!(built.read("dst/file"), "from the context\n");
+    for (rel, mode) in [
+        ("dst/a.txt", 0o644),
+        ("dst/b.txt", 0o644),
+        ("dst/file", 0o755),
+    ] {
+        assert_eq!((built.owner(rel), built.mode(rel)), ((0, 0), mode), "{rel}");
+    }
+    assert_eq!(built.entries("from-mixed"), ["a.txt", "f"]);
+    assert_eq!(
+        (built.owner("from-mixed/f"), built.mode("from-mixed/f")),
+        ((5, 6), 0o640),
+        "the stage file keeps its owner"
+    );
+    assert_eq!(built.owner("from-mixed/a.txt"), (0, 0));
+    assert_eq!(built.read("from-mixed/a.txt"), "from a heredoc\n");
+    for rel in ["owned/file", "owned/c.txt"] {
+        assert_eq!(
+            (built.owner(rel), built.mode(rel)),
+            ((3, 4), 0o600),
+            "{rel}"
+        );
+    }
+    let history = built.history();
+    for text in [
+        "COPY file <<a.txt <<b.txt /dst/",
+        "COPY /f <<a.txt /from-mixed/",
+        "COPY --chown=3:4 --chmod=0600 file <<c.txt /owned/",
+    ] {
+        let created_by = format!("{text} # buildkit");
+        assert!(history.contains(&created_by), "{created_by} in {history:?}");
+        assert!(!built.history_is_empty_layer(&created_by));
+    }
+    assert_eq!(
+        built.config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        1 + 3,
+        "one layer per instruction"
+    );
+}

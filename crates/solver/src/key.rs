@@ -97,6 +97,11 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
             "unpack_archives": copy.unpack_archives,
             "parents": copy.parents,
             "source_date_epoch": inputs.epoch,
+            "more": copy.more.iter().map(|part| json!({
+                "source": source_material(&part.source, &key, None, inputs.remote_versions),
+                "paths": part.paths,
+                "unpack_archives": part.unpack_archives,
+            })).collect::<Vec<_>>(),
         }),
         Op::Mkdir(mkdir) => json!({
             "kind": "mkdir",

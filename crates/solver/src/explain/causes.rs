@@ -183,6 +183,7 @@ fn option_name(field: &str) -> &str {
         "owner" => "owner",
         "manifest" => "base image",
         "source_date_epoch" => "SOURCE_DATE_EPOCH",
+        "more" => "heredoc or remote sources",
         other => other,
     }
 }
