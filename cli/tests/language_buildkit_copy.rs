@@ -331,3 +331,29 @@ fn heredocs_beside_files_and_stage_sources_are_copied_in_one_step() {
         "one layer per instruction"
     );
 }
+
+#[test]
+fn an_excluded_source_names_the_dockerignore_rule_that_excluded_it() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY secrets/key.pem /key.pem\n",
+        ),
+        (".dockerignore", "*.log\nsecrets/\n!secrets/public.pem\n"),
+        ("secrets/key.pem", "private\n"),
+    ]);
+    let text = failed_build(&store, context.path(), &[]);
+    assert!(text.contains("Dockerfile:2"), "{text}");
+    assert!(
+        text.contains("\"secrets/key.pem\": excluded from the build context by the .dockerignore rule \"secrets\""),
+        "{text}"
+    );
+    let missing = context_from(&[("Dockerfile", "FROM busybox\nCOPY nowhere.txt /x\n")]);
+    let text = failed_build(&store, missing.path(), &[]);
+    assert!(
+        text.contains("\"nowhere.txt\": file not found in build context"),
+        "{text}"
+    );
+}

@@ -161,13 +161,13 @@ pub(crate) fn fetch(
             Pending::Checkout { source, commit } => git::checkout(store, source, &commit)?,
         };
         let selected = select(&root, remote.path, &excludes).map_err(|e| match e {
-            SelectError::SourceNotFound { .. } | SelectError::NothingMatched { .. } => {
-                RemoteError::PathNotFound {
-                    remote: remote.label.to_string(),
-                    path: remote.path.to_string(),
-                }
-                .into()
+            SelectError::SourceNotFound { .. }
+            | SelectError::SourceExcluded { .. }
+            | SelectError::NothingMatched { .. } => RemoteError::PathNotFound {
+                remote: remote.label.to_string(),
+                path: remote.path.to_string(),
             }
+            .into(),
             other => StepFailure::from(other),
         })?;
         files.matches.extend(selected);
