@@ -446,3 +446,58 @@ pub struct ImageTemplate {
     pub config: ImageConfig,
     pub history_layers: Vec<Option<VertexId>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_with(source: CopySource, more: Vec<CopySource>) -> Vertex {
+        let part = |source| CopyPart {
+            source,
+            paths: vec!["x".into()],
+            unpack_archives: false,
+        };
+        Vertex {
+            op: Op::Copy(CopyOp {
+                parent: VertexId(0),
+                source,
+                paths: vec!["a".into()],
+                dest: "/d/".into(),
+                chown: None,
+                chmod: None,
+                excludes: Vec::new(),
+                unpack_archives: false,
+                parents: false,
+                link: false,
+                more: more.into_iter().map(part).collect(),
+            }),
+            name: "COPY".into(),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn further_copy_parts_are_one_set_of_heredocs_and_one_of_remote_sources() {
+        let context = || CopySource::Context {
+            name: "context".into(),
+            excludes: Vec::new(),
+        };
+        let inline = || CopySource::Inline(Vec::new());
+        let mut graph = BuildGraph::new();
+        let base = graph.add(Vertex {
+            op: Op::Scratch,
+            name: "FROM scratch".into(),
+            location: None,
+        });
+        assert_eq!(base, Ok(VertexId(0)));
+        assert!(graph.add(copy_with(context(), vec![inline()])).is_ok());
+        for bad in [vec![inline(), inline()], vec![context()]] {
+            assert_eq!(
+                graph.add(copy_with(context(), bad)),
+                Err(GraphError::BadCopyPart {
+                    vertex: VertexId(2)
+                })
+            );
+        }
+    }
+}
