@@ -259,6 +259,16 @@ mod tests {
     }
 
     fn key_with_remote(op: &Op, parent: &Digest, versions: &[RemoteVersion]) -> Digest {
+        material_of(op, parent, versions, None).key()
+    }
+
+    /// The material of `op` whose every input has key `parent`, reading no context.
+    fn material_of(
+        op: &Op,
+        parent: &Digest,
+        versions: &[RemoteVersion],
+        epoch: Option<i64>,
+    ) -> KeyMaterial {
         let input_key = |_v: VertexId| parent.clone();
         key_material(
             op,
@@ -267,10 +277,9 @@ mod tests {
                 context_digest: None,
                 mount_digests: &[],
                 remote_versions: versions,
-                epoch: None,
+                epoch,
             },
         )
-        .key()
     }
 
     #[test]
@@ -304,20 +313,7 @@ mod tests {
     #[test]
     fn the_source_date_epoch_is_part_of_a_layer_key() {
         let parent = Digest::of(b"parent");
-        let input_key = |_v: VertexId| parent.clone();
-        let key = |epoch: Option<i64>| {
-            key_material(
-                &run_op(&["true"], &[], &[]),
-                &KeyInputs {
-                    input_key: &input_key,
-                    context_digest: None,
-                    mount_digests: &[],
-                    remote_versions: &[],
-                    epoch,
-                },
-            )
-            .key()
-        };
+        let key = |epoch| material_of(&run_op(&["true"], &[], &[]), &parent, &[], epoch).key();
         assert_ne!(key(None), key(Some(1_700_000_000)));
         assert_ne!(key(Some(1)), key(Some(2)));
         assert_eq!(key(Some(1)), key(Some(1)));
@@ -325,18 +321,7 @@ mod tests {
 
     #[test]
     fn material_is_canonical_json() {
-        let parent = Digest::of(b"p");
-        let input_key = |_v: VertexId| parent.clone();
-        let material = key_material(
-            &run_op(&["true"], &[], &[]),
-            &KeyInputs {
-                input_key: &input_key,
-                context_digest: None,
-                mount_digests: &[],
-                remote_versions: &[],
-                epoch: None,
-            },
-        );
+        let material = material_of(&run_op(&["true"], &[], &[]), &Digest::of(b"p"), &[], None);
         let text = material.to_json();
         assert!(
             text.starts_with(r#"{"op":{"args":["true"],"cwd":"/""#),
