@@ -464,3 +464,47 @@ fn the_same_commit_is_cached_and_a_new_commit_reruns_the_step() {
     assert!(report.contains("Dockerfile:2"), "{report}");
     assert!(report.contains("checksum mismatch"), "{report}");
 }
+
+#[test]
+fn one_add_mixes_a_url_local_files_and_a_heredoc() {
+    require_sandbox!();
+    let server = HttpServer::start();
+    let archive = tar_gz();
+    server.serve("/dl/app.tar.gz", Reply::file(&archive));
+    let store = TestStore::with_busybox();
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {url} local.tar.gz plain.txt <<note.txt /mixed/\n\
+         noted\n\
+         note.txt\n",
+        url = server.url("/dl/app.tar.gz"),
+    );
+    let context = context_from(&[("Dockerfile", &dockerfile), ("plain.txt", "plain\n")]);
+    std::fs::write(context.path().join("local.tar.gz"), &archive).unwrap();
+    let built = build(&store, context.path(), &[]);
+    assert_eq!(
+        built.entries("mixed"),
+        ["app.tar.gz", "inside.txt", "note.txt", "plain.txt"]
+    );
+    assert_eq!(
+        built.bytes("mixed/app.tar.gz"),
+        archive,
+        "a download stays packed"
+    );
+    assert_eq!(built.mode("mixed/app.tar.gz"), 0o600);
+    assert_eq!(
+        built.read("mixed/inside.txt"),
+        "packed\n",
+        "the local archive is unpacked"
+    );
+    assert_eq!(built.read("mixed/plain.txt"), "plain\n");
+    assert_eq!(built.read("mixed/note.txt"), "noted\n");
+    assert_eq!(server.hits("/dl/app.tar.gz"), 1);
+    assert_eq!(
+        built.config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        2,
+        "one layer for the whole ADD"
+    );
+    let again = build(&store, context.path(), &[]);
+    assert!(step_cached(&again, "ADD"), "{}", again.progress);
+}

@@ -55,9 +55,12 @@ pub(crate) fn enter_container_root(spec: &SandboxSpec) -> Result<Vec<String>, Sa
     let scratch = Scratch::new(&rootfs.work)?;
     let mut mounts = etc_mounts(&scratch, &spec.hostname, spec.network)?;
     mounts.extend(spec.mounts.iter().cloned());
+    // Sources are prepared first: whether a mountpoint must be a file or a directory is
+    // known only once the source is (a layer view may show a single file).
+    let prepared = extra_mounts::prepare(&mounts, &scratch)?;
     let base = scratch.dir("base", &KERNEL_MOUNTPOINTS)?;
-    for m in &mounts {
-        stubs::plant(&base, &m.target, m.mountpoint_kind());
+    for m in &prepared {
+        stubs::plant(&base, m.target(), m.kind());
     }
     let target = scratch.dir("root", &[])?;
     let workdir = scratch.overlay_workdir()?;
@@ -72,7 +75,6 @@ pub(crate) fn enter_container_root(spec: &SandboxSpec) -> Result<Vec<String>, Sa
         writable: Some((&rootfs.upper, &workdir)),
     };
     mount_overlay(&layers, &target)?;
-    let prepared = extra_mounts::prepare(&mounts, &scratch)?;
     pivot_into(&target)?;
     mount_proc()?;
     populate_dev()?;

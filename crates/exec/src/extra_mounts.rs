@@ -42,14 +42,39 @@ pub(crate) fn prepare(
         .into_iter()
         .enumerate()
         .map(|(index, m)| {
+            let tree = detached_tree(m, scratch, index)?;
             Ok(PreparedMount {
-                tree: detached_tree(m, scratch, index)?,
+                kind: tree_kind(&tree).unwrap_or_else(|| m.mountpoint_kind()),
+                tree,
                 target: m.target.clone(),
-                kind: m.mountpoint_kind(),
                 read_only: m.read_only,
             })
         })
         .collect()
+}
+
+impl PreparedMount {
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the mountpoint must be a file or a directory: what the source turned out to
+    /// be (a bind of one file from a context or a stage needs a file to mount on).
+    pub(crate) fn kind(&self) -> MountpointKind {
+        self.kind
+    }
+}
+
+/// The kind of mountpoint the root of a detached tree needs; `None` when it cannot be told.
+fn tree_kind(tree: &OwnedFd) -> Option<MountpointKind> {
+    let stat = rustix::fs::fstat(tree).ok()?;
+    Some(
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
+            MountpointKind::Directory
+        } else {
+            MountpointKind::File
+        },
+    )
 }
 
 /// Attaches every prepared tree inside the container (the caller has pivoted into it) and

@@ -197,15 +197,9 @@ fn stages_can_only_read_earlier_stages() {
 
 #[test]
 fn unsupported_features_say_so() {
-    for dockerfile in [
-        "FROM busybox\nADD https://example.com/a.tgz local.txt /opt/\n",
-        "FROM busybox\nADD git@github.com:moby/buildkit.git <<EOF /src/\nhi\nEOF\n",
-        "FROM busybox\nRUN --security=insecure x\n",
-    ] {
-        let error = lower_err(dockerfile, &options());
-        assert!(matches!(error, FrontendError::Unsupported(_)), "{error:?}");
-        assert_eq!(error.diagnostic().line, 2);
-    }
+    let error = lower_err("FROM busybox\nRUN --security=insecure x\n", &options());
+    assert!(matches!(error, FrontendError::Unsupported(_)), "{error:?}");
+    assert_eq!(error.diagnostic().line, 2);
 }
 
 #[test]
@@ -216,4 +210,50 @@ fn errors_display_their_location() {
     assert!(text.starts_with("Dockerfile:2"), "{text}");
     let rendered = error.diagnostic().render();
     assert!(rendered.contains("RUNN make"), "{rendered}");
+}
+
+#[test]
+fn mixed_sources_lower_to_one_copy_with_further_parts() {
+    use rbuild_graph::{CopySource, Op};
+    for (dockerfile, first, more) in [
+        (
+            "FROM busybox\nADD https://example.com/a.tgz local.txt /opt/\n",
+            "context",
+            vec!["remote"],
+        ),
+        (
+            "FROM busybox\nADD git@github.com:moby/buildkit.git <<EOF /src/\nhi\nEOF\n",
+            "remote",
+            vec!["inline"],
+        ),
+        (
+            "FROM busybox\nCOPY <<a.txt f https://x.example/ignored-by-copy-check /d/\nA\na.txt\n",
+            "",
+            vec![],
+        ),
+        (
+            "FROM busybox\nCOPY <<a.txt <<b.txt file /d/\nA\na.txt\nB\nb.txt\n",
+            "context",
+            vec!["inline"],
+        ),
+    ] {
+        let kind = |source: &CopySource| match source {
+            CopySource::Context { .. } => "context",
+            CopySource::Vertex(_) => "vertex",
+            CopySource::Inline(_) => "inline",
+            CopySource::Remote(_) => "remote",
+        };
+        if first.is_empty() {
+            let error = lower_err(dockerfile, &options());
+            assert!(matches!(error, FrontendError::Instruction(_)), "{error:?}");
+            continue;
+        }
+        let def = lower(dockerfile);
+        let Op::Copy(copy) = &def.graph.vertex(def.target).op else {
+            panic!("{dockerfile}: not a copy");
+        };
+        assert_eq!(kind(&copy.source), first, "{dockerfile}");
+        let more_kinds: Vec<&str> = copy.more.iter().map(|p| kind(&p.source)).collect();
+        assert_eq!(more_kinds, more, "{dockerfile}");
+    }
 }

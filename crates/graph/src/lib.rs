@@ -227,6 +227,42 @@ pub struct CopyOp {
     pub parents: bool,
     /// COPY --link: may be applied independently of the parent (a hint; same result).
     pub link: bool,
+    /// Further sources of the same instruction, copied in this step after `source` (as
+    /// BuildKit copies every source of one instruction in one file op): heredocs beside
+    /// files, URLs beside local files. Only `Inline` and `Remote` sources, each at most
+    /// once across the op; the op's inputs are those of `source`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<CopyPart>,
+}
+
+/// One further source of a `CopyOp`, with the paths taken from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyPart {
+    pub source: CopySource,
+    pub paths: Vec<String>,
+    /// Unpack tar archives from this source (ADD: downloads only with `--unpack=true`).
+    pub unpack_archives: bool,
+}
+
+impl CopyOp {
+    /// The source paths of every part, in copy order.
+    pub fn path_count(&self) -> usize {
+        self.paths.len() + self.more.iter().map(|p| p.paths.len()).sum::<usize>()
+    }
+
+    /// Every part's source with its paths: `source` first, then `more`.
+    pub fn parts(&self) -> impl Iterator<Item = (&CopySource, &[String])> {
+        std::iter::once((&self.source, self.paths.as_slice()))
+            .chain(self.more.iter().map(|p| (&p.source, p.paths.as_slice())))
+    }
+
+    /// The remote sources of the op (at most one part has them) and the path in each.
+    pub fn remote_sources(&self) -> Option<(&[RemoteSource], &[String])> {
+        self.parts().find_map(|(source, paths)| match source {
+            CopySource::Remote(sources) => Some((sources.as_slice(), paths)),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +325,38 @@ pub enum GraphError {
         sources: usize,
         paths: usize,
     },
+    #[error("vertex {vertex} has a further copy source that is not one set of heredocs or remote sources")]
+    BadCopyPart { vertex: VertexId },
+}
+
+/// Remote parts name one path per source; further parts are heredocs or remote sources,
+/// each kind at most once.
+fn check_copy_parts(id: VertexId, copy: &CopyOp) -> Result<(), GraphError> {
+    for (source, paths) in copy.parts() {
+        if let CopySource::Remote(sources) = source {
+            if sources.len() != paths.len() {
+                return Err(GraphError::RemotePathCount {
+                    vertex: id,
+                    sources: sources.len(),
+                    paths: paths.len(),
+                });
+            }
+        }
+    }
+    let kinds: Vec<u8> = copy
+        .parts()
+        .map(|(source, _)| match source {
+            CopySource::Context { .. } | CopySource::Vertex(_) => 0,
+            CopySource::Inline(_) => 1,
+            CopySource::Remote(_) => 2,
+        })
+        .collect();
+    let local_later = kinds.iter().skip(1).any(|&k| k == 0);
+    let repeated = (1..=2).any(|k| kinds.iter().filter(|&&kind| kind == k).count() > 1);
+    if local_later || repeated {
+        return Err(GraphError::BadCopyPart { vertex: id });
+    }
+    Ok(())
 }
 
 /// The DAG. Append-only: `add` returns the new vertex's id.
@@ -308,19 +376,8 @@ impl BuildGraph {
         if let Some(input) = vertex.op.inputs().into_iter().find(|input| input.0 >= id.0) {
             return Err(GraphError::ForwardReference { vertex: id, input });
         }
-        if let Op::Copy(CopyOp {
-            source: CopySource::Remote(sources),
-            paths,
-            ..
-        }) = &vertex.op
-        {
-            if sources.len() != paths.len() {
-                return Err(GraphError::RemotePathCount {
-                    vertex: id,
-                    sources: sources.len(),
-                    paths: paths.len(),
-                });
-            }
+        if let Op::Copy(copy) = &vertex.op {
+            check_copy_parts(id, copy)?;
         }
         self.vertices.push(vertex);
         Ok(id)
@@ -388,4 +445,59 @@ pub struct BuildDefinition {
 pub struct ImageTemplate {
     pub config: ImageConfig,
     pub history_layers: Vec<Option<VertexId>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_with(source: CopySource, more: Vec<CopySource>) -> Vertex {
+        let part = |source| CopyPart {
+            source,
+            paths: vec!["x".into()],
+            unpack_archives: false,
+        };
+        Vertex {
+            op: Op::Copy(CopyOp {
+                parent: VertexId(0),
+                source,
+                paths: vec!["a".into()],
+                dest: "/d/".into(),
+                chown: None,
+                chmod: None,
+                excludes: Vec::new(),
+                unpack_archives: false,
+                parents: false,
+                link: false,
+                more: more.into_iter().map(part).collect(),
+            }),
+            name: "COPY".into(),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn further_copy_parts_are_one_set_of_heredocs_and_one_of_remote_sources() {
+        let context = || CopySource::Context {
+            name: "context".into(),
+            excludes: Vec::new(),
+        };
+        let inline = || CopySource::Inline(Vec::new());
+        let mut graph = BuildGraph::new();
+        let base = graph.add(Vertex {
+            op: Op::Scratch,
+            name: "FROM scratch".into(),
+            location: None,
+        });
+        assert_eq!(base, Ok(VertexId(0)));
+        assert!(graph.add(copy_with(context(), vec![inline()])).is_ok());
+        for bad in [vec![inline(), inline()], vec![context()]] {
+            assert_eq!(
+                graph.add(copy_with(context(), bad)),
+                Err(GraphError::BadCopyPart {
+                    vertex: VertexId(2)
+                })
+            );
+        }
+    }
 }

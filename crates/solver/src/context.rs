@@ -71,7 +71,7 @@ pub(crate) fn select_from_context(
     let options = SelectOptions {
         excludes: &ignore,
         follow_top_symlinks: true,
-        allow_empty_wildcard: false,
+        allow_empty_wildcard: true,
     };
     // The memo rows of the whole context load (one query, whatever order the parallel
     // hashing asks in) while the walk runs: a walk waits on stat calls, the load on SQLite.

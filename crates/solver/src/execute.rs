@@ -83,18 +83,22 @@ impl StepExecutor for SandboxExecutor {
                 ops::run(&cx, run, chain_of(run.parent), &mounts)
             }
             Op::Copy(copy) => {
-                let fetched;
+                let fetched = match copy.remote_sources() {
+                    Some(_) => Some(remote::fetch(
+                        solver.store(),
+                        step.sources.remotes,
+                        &copy.excludes,
+                    )?),
+                    None => None,
+                };
+                let downloads = fetched.as_ref().map_or(&[][..], |f| f.matches.as_slice());
                 let input = match (&copy.source, step.sources.selection) {
                     (_, Some(selection)) => CopyInput::Selected(&selection.matches),
                     (CopySource::Vertex(source), _) => CopyInput::Chain(chain_of(*source)),
-                    (CopySource::Remote(_), _) => {
-                        fetched =
-                            remote::fetch(solver.store(), step.sources.remotes, &copy.excludes)?;
-                        CopyInput::Selected(&fetched.matches)
-                    }
+                    (CopySource::Remote(_), _) => CopyInput::Selected(downloads),
                     _ => CopyInput::Inline,
                 };
-                ops::copy(&cx, copy, chain_of(copy.parent), input)
+                ops::copy(&cx, copy, chain_of(copy.parent), input, downloads)
             }
             Op::Mkdir(mkdir) => ops::mkdir(&cx, mkdir, chain_of(mkdir.parent)),
             Op::Scratch | Op::Image(_) => unreachable!("sources are resolved by base_chain"),

@@ -16,5 +16,6 @@ pub(crate) fn remote_add(source: RemoteSource, path: &str) -> Op {
         unpack_archives: false,
         parents: false,
         link: false,
+        more: Vec::new(),
     })
 }

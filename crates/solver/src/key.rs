@@ -14,7 +14,9 @@ use crate::graph::{CopySource, Op, RemoteSource, RunMount, VertexId};
 use crate::remote::RemoteVersion;
 
 /// Bumped whenever the meaning of a key changes, so old cache entries stop matching.
-const KEY_FORMAT_VERSION: u32 = 1;
+/// 2: layer-making ops hold `source_date_epoch`; COPY keeps `--from` owners and accepts
+/// empty wildcards, archive links are extracted as written.
+const KEY_FORMAT_VERSION: u32 = 2;
 
 /// The canonical document a cache key is hashed from. Kept with the cache record so a miss
 /// can be explained by comparing documents.
@@ -51,6 +53,9 @@ pub struct KeyInputs<'a> {
     /// For an ADD from URLs or git repositories, the resolved version of each source, in
     /// source order.
     pub remote_versions: &'a [RemoteVersion],
+    /// SOURCE_DATE_EPOCH: the layer a RUN/COPY/WORKDIR commits has its times clamped to it,
+    /// so a result made with one epoch (or none) never stands in for another.
+    pub epoch: Option<i64>,
 }
 
 /// Builds the key material of `op`.
@@ -72,6 +77,7 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
             "user": run.user,
             "network": run.network,
             "platform": run.platform.to_string(),
+            "source_date_epoch": inputs.epoch,
             "mounts": run.mounts.iter().enumerate().map(|(index, m)| {
                 let digest = inputs.mount_digests.get(index).and_then(Option::as_ref);
                 mount_material(m, &key, digest)
@@ -90,6 +96,12 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
             "excludes": copy.excludes,
             "unpack_archives": copy.unpack_archives,
             "parents": copy.parents,
+            "source_date_epoch": inputs.epoch,
+            "more": copy.more.iter().map(|part| json!({
+                "source": source_material(&part.source, &key, None, inputs.remote_versions),
+                "paths": part.paths,
+                "unpack_archives": part.unpack_archives,
+            })).collect::<Vec<_>>(),
         }),
         Op::Mkdir(mkdir) => json!({
             "kind": "mkdir",
@@ -97,6 +109,7 @@ pub fn key_material(op: &Op, inputs: &KeyInputs<'_>) -> KeyMaterial {
             "path": mkdir.path,
             "mode": mkdir.mode,
             "owner": mkdir.owner,
+            "source_date_epoch": inputs.epoch,
         }),
     };
     KeyMaterial {
@@ -246,6 +259,16 @@ mod tests {
     }
 
     fn key_with_remote(op: &Op, parent: &Digest, versions: &[RemoteVersion]) -> Digest {
+        material_of(op, parent, versions, None).key()
+    }
+
+    /// The material of `op` whose every input has key `parent`, reading no context.
+    fn material_of(
+        op: &Op,
+        parent: &Digest,
+        versions: &[RemoteVersion],
+        epoch: Option<i64>,
+    ) -> KeyMaterial {
         let input_key = |_v: VertexId| parent.clone();
         key_material(
             op,
@@ -254,9 +277,9 @@ mod tests {
                 context_digest: None,
                 mount_digests: &[],
                 remote_versions: versions,
+                epoch,
             },
         )
-        .key()
     }
 
     #[test]
@@ -288,18 +311,17 @@ mod tests {
     }
 
     #[test]
+    fn the_source_date_epoch_is_part_of_a_layer_key() {
+        let parent = Digest::of(b"parent");
+        let key = |epoch| material_of(&run_op(&["true"], &[], &[]), &parent, &[], epoch).key();
+        assert_ne!(key(None), key(Some(1_700_000_000)));
+        assert_ne!(key(Some(1)), key(Some(2)));
+        assert_eq!(key(Some(1)), key(Some(1)));
+    }
+
+    #[test]
     fn material_is_canonical_json() {
-        let parent = Digest::of(b"p");
-        let input_key = |_v: VertexId| parent.clone();
-        let material = key_material(
-            &run_op(&["true"], &[], &[]),
-            &KeyInputs {
-                input_key: &input_key,
-                context_digest: None,
-                mount_digests: &[],
-                remote_versions: &[],
-            },
-        );
+        let material = material_of(&run_op(&["true"], &[], &[]), &Digest::of(b"p"), &[], None);
         let text = material.to_json();
         assert!(
             text.starts_with(r#"{"op":{"args":["true"],"cwd":"/""#),

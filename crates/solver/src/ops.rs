@@ -120,11 +120,14 @@ pub(crate) enum CopyInput<'a> {
     Inline,
 }
 
+/// Applies a COPY: its first source from `input`, then its further parts (heredocs, and
+/// `downloads` — the fetched files — for a remote part) in the same layer.
 pub(crate) fn copy(
     cx: &StepContext<'_>,
     op: &CopyOp,
     parent: &SnapshotChain,
     input: CopyInput<'_>,
+    downloads: &[SourceMatch],
 ) -> Result<SnapshotChain, StepFailure> {
     let (upper, stack) = fresh_layer_over(cx.store, parent)?;
     let read_only: Vec<Vec<PathBuf>> = match input {
@@ -132,9 +135,26 @@ pub(crate) fn copy(
         _ => Vec::new(),
     };
     rbuild_exec::with_mounted_layers(&stack, &read_only, |merged, sources| {
-        apply_copy(op, merged, sources, &input)
+        apply_copy(op, merged, sources, &input)?;
+        apply_more(op, merged, downloads)
     })??;
     Ok(cx.store.layers().commit(parent, upper, cx.epoch)?)
+}
+
+/// The copy options every part of `op` shares.
+fn copy_options(op: &CopyOp, merged: &Path) -> Result<CopyOptions, StepFailure> {
+    Ok(CopyOptions {
+        owner: op
+            .chown
+            .as_deref()
+            .map(|spec| resolve_chown(merged, spec))
+            .transpose()?,
+        mode: op.chmod,
+        parents: op.parents,
+        keep_source_owners: false,
+        unpack_archives: op.unpack_archives,
+        dest_is_dir_hint: op.path_count() > 1,
+    })
 }
 
 fn apply_copy(
@@ -144,15 +164,10 @@ fn apply_copy(
     input: &CopyInput<'_>,
 ) -> Result<(), StepFailure> {
     let options = CopyOptions {
-        owner: op
-            .chown
-            .as_deref()
-            .map(|spec| resolve_chown(merged, spec))
-            .transpose()?,
-        mode: op.chmod,
-        parents: op.parents,
-        unpack_archives: op.unpack_archives,
-        dest_is_dir_hint: op.paths.len() > 1,
+        // Files from another stage or an image keep their owners, as in BuildKit;
+        // context files and heredocs belong to root.
+        keep_source_owners: matches!(input, CopyInput::Chain(_)),
+        ..copy_options(op, merged)?
     };
     match input {
         CopyInput::Selected(matches) => copy_into_root(merged, &op.dest, matches, &options)?,
@@ -161,7 +176,8 @@ fn apply_copy(
             let select = SelectOptions {
                 excludes: &nothing_ignored,
                 follow_top_symlinks: true,
-                allow_empty_wildcard: false,
+                // BuildKit's AllowEmptyWildcard: a wildcard matching nothing copies nothing.
+                allow_empty_wildcard: true,
             };
             let root = sources.first().map(PathBuf::as_path).unwrap_or(merged);
             let excludes = PathPatterns::new(&op.excludes)?;
@@ -175,15 +191,38 @@ fn apply_copy(
                 pool.install(|| select_sources_excluding(root, &op.paths, &select, &excludes))?;
             copy_into_root(merged, &op.dest, &matches, &options)?
         }
-        CopyInput::Inline => {
-            let files: Vec<(String, Vec<u8>, u32)> = inline_files(&op.source)
-                .iter()
-                .map(|f| (f.name.clone(), f.content.clone().into_bytes(), f.mode))
-                .collect();
-            write_inline_files(merged, &op.dest, &files, &options)?
+        CopyInput::Inline => write_inline(merged, op, inline_files(&op.source), &options)?,
+    }
+    Ok(())
+}
+
+/// The further parts of `op` (heredocs, downloads), onto the same root after the first.
+fn apply_more(op: &CopyOp, merged: &Path, downloads: &[SourceMatch]) -> Result<(), StepFailure> {
+    for part in &op.more {
+        let options = CopyOptions {
+            unpack_archives: part.unpack_archives,
+            ..copy_options(op, merged)?
+        };
+        match &part.source {
+            CopySource::Inline(files) => write_inline(merged, op, files, &options)?,
+            CopySource::Remote(_) => copy_into_root(merged, &op.dest, downloads, &options)?,
+            CopySource::Context { .. } | CopySource::Vertex(_) => {}
         }
     }
     Ok(())
+}
+
+fn write_inline(
+    merged: &Path,
+    op: &CopyOp,
+    files: &[crate::graph::InlineFile],
+    options: &CopyOptions,
+) -> Result<(), StepFailure> {
+    let files: Vec<(String, Vec<u8>, u32)> = files
+        .iter()
+        .map(|f| (f.name.clone(), f.content.clone().into_bytes(), f.mode))
+        .collect();
+    Ok(write_inline_files(merged, &op.dest, &files, options)?)
 }
 
 fn inline_files(source: &CopySource) -> &[crate::graph::InlineFile] {

@@ -201,6 +201,7 @@ impl<'a> Solver<'a> {
                 context_digest: selection.as_ref().map(|s| &s.digest),
                 mount_digests: &mounts::selection_digests(&bind_selections),
                 remote_versions: &remote_versions,
+                epoch: self.options.epoch,
             },
         );
         let key = material.key();

@@ -20,8 +20,12 @@ use place::{ensure_dir, FileContent, Finish, Placer};
 /// How a COPY writes.
 #[derive(Clone, Debug, Default)]
 pub struct CopyOptions {
-    /// `--chown`, resolved to ids; `None` means 0:0.
+    /// `--chown`, resolved to ids; `None` means 0:0, or each source's own ids with
+    /// `keep_source_owners`.
     pub owner: Option<(u32, u32)>,
+    /// Without `--chown`, copied entries keep the uid/gid they have in the source (as
+    /// BuildKit does for `COPY --from` a stage or an image); otherwise they become 0:0.
+    pub keep_source_owners: bool,
     /// `--chmod`; `None` keeps each source's permission bits.
     pub mode: Option<u32>,
     /// `--parents`: keep each match's path (after an optional `/./` pivot in the source)
@@ -103,6 +107,7 @@ pub fn write_inline_files(
             mode: *mode,
             mtime_ns: 0,
             xattrs_from: None,
+            source_owner: (0, 0),
         };
         placer.file(dest_root, &path, FileContent::Bytes(bytes), &finish)?;
     }
@@ -220,7 +225,8 @@ fn copy_match(
             return unpack::extract(&top.host_path, format, &into, opts.owner);
         }
     }
-    let mut placer = Placer::new(opts.owner, opts.mode);
+    let mut placer =
+        Placer::new(opts.owner, opts.mode).keeping_source_owners(opts.keep_source_owners);
     match &top.kind {
         EntryKind::Dir => {
             let into = if opts.parents {
@@ -278,12 +284,11 @@ fn place_entry(
         mode: entry.mode,
         mtime_ns: entry.stamp.mtime_ns,
         xattrs_from: Some(&entry.host_path),
+        source_owner: entry.owner,
     };
     match &entry.kind {
         EntryKind::Dir => placer.directory(root, path, &finish).map(Some),
-        EntryKind::Symlink(link) => placer
-            .symlink(root, path, link, entry.stamp.mtime_ns)
-            .map(|()| None),
+        EntryKind::Symlink(link) => placer.symlink(root, path, link, &finish).map(|()| None),
         EntryKind::File => {
             let content = FileContent::Host {
                 path: &entry.host_path,

@@ -82,12 +82,17 @@ pub(super) struct Finish<'a> {
     pub(super) mtime_ns: i64,
     /// Copy extended attributes from here (files and directories from a source tree).
     pub(super) xattrs_from: Option<&'a Path>,
+    /// The object's `(uid, gid)` in its source, kept when the placer keeps source owners.
+    pub(super) source_owner: (u32, u32),
 }
 
-/// Writes objects with one owner and one optional mode override; remembers hard links and
-/// directory times until `finish_directories`.
+/// Writes objects with one owner (or each source's own) and one optional mode override;
+/// remembers hard links and directory times until `finish_directories`.
 pub(super) struct Placer {
-    owner: (u32, u32),
+    /// `--chown`; without it 0:0 unless `keep_source_owners`.
+    owner: Option<(u32, u32)>,
+    /// No `--chown` and the source's ids are kept (`COPY --from`).
+    keep_source_owners: bool,
     mode_override: Option<u32>,
     hard_links: HashMap<(u64, u64), PathBuf>,
     directory_times: Vec<(PathBuf, i64)>,
@@ -96,10 +101,26 @@ pub(super) struct Placer {
 impl Placer {
     pub(super) fn new(owner: Option<(u32, u32)>, mode_override: Option<u32>) -> Placer {
         Placer {
-            owner: owner.unwrap_or((0, 0)),
+            owner,
+            keep_source_owners: false,
             mode_override,
             hard_links: HashMap::new(),
             directory_times: Vec::new(),
+        }
+    }
+
+    /// Keeps each object's source owner when no `--chown` owner was given.
+    pub(super) fn keeping_source_owners(mut self, keep: bool) -> Placer {
+        self.keep_source_owners = keep;
+        self
+    }
+
+    /// The owner an object whose source ids are `source` receives.
+    fn owner_of(&self, source: (u32, u32)) -> (u32, u32) {
+        match self.owner {
+            Some(owner) => owner,
+            None if self.keep_source_owners => source,
+            None => (0, 0),
         }
     }
 
@@ -143,13 +164,13 @@ impl Placer {
         root: &Path,
         target: &Path,
         link: &str,
-        mtime_ns: i64,
+        finish: &Finish,
     ) -> Result<(), CopyError> {
         clear_for_non_directory(root, target)?;
         symlink(link, target).map_err(|source| io_error("create symlink", target, source))?;
-        lchown(target, Some(self.owner.0), Some(self.owner.1))
-            .map_err(|source| io_error("chown", target, source))?;
-        set_times(target, mtime_ns)
+        let (uid, gid) = self.owner_of(finish.source_owner);
+        lchown(target, Some(uid), Some(gid)).map_err(|source| io_error("chown", target, source))?;
+        set_times(target, finish.mtime_ns)
     }
 
     /// Makes `target` a directory (creating it, or reusing an existing directory, also
@@ -207,7 +228,7 @@ impl Placer {
     /// (chown also clears `security.capability`).
     fn apply(&self, target: &Path, finish: &Finish) -> Result<(), CopyError> {
         let mode = self.mode_override.unwrap_or(finish.mode);
-        set_owner_and_mode(target, self.owner, Some(mode))?;
+        set_owner_and_mode(target, self.owner_of(finish.source_owner), Some(mode))?;
         match finish.xattrs_from {
             Some(source) => copy_xattrs(source, target),
             None => Ok(()),

@@ -1,8 +1,10 @@
 //! ADD's archive handling: recognizing a local tar archive (plain, gzip, bzip2 or xz, by
 //! content, as moby's `DetectCompression` and `IsArchive` do) and extracting it into a
-//! directory the way Docker does: paths that climb out with `..`, relative symlinks and hard
-//! links pointing outside are rejected, and every path is resolved inside the destination so
-//! that symlinks unpacked earlier cannot lead anywhere else.
+//! directory the way BuildKit does (it untars chrooted into the destination): symlinks are
+//! extracted exactly as written, wherever they point (absolute, or climbing with `..`),
+//! while every path the extraction writes is resolved inside the destination, so a later
+//! entry written through such a link lands inside it too. Entry names and hard-link targets
+//! that climb out with `..` are refused with an error naming the entry.
 //!
 //! Which sources are unpacked, and where, is `copy`'s decision.
 
@@ -102,7 +104,7 @@ impl Extractor<'_> {
             }
         } else {
             remove_any(&target)?;
-            self.create_non_directory(entry, kind, &rel, &name, &target)?;
+            self.create_non_directory(entry, kind, &name, &target)?;
         }
         let mtime_ns = i64::try_from(header.mtime().unwrap_or(0)).unwrap_or(0) * 1_000_000_000;
         if kind.is_symlink() {
@@ -126,15 +128,12 @@ impl Extractor<'_> {
         &self,
         entry: &mut Entry<'_, R>,
         kind: EntryType,
-        rel: &str,
         name: &str,
         target: &Path,
     ) -> Result<(), CopyError> {
         if kind.is_symlink() {
+            // As written: only resolution on later writes is confined, not the link.
             let link = self.link_name(entry, name)?;
-            if !link.starts_with('/') {
-                self.inside(&format!("{}/{link}", parent_of(rel)), name)?;
-            }
             return std::os::unix::fs::symlink(&link, target)
                 .map_err(|source| io_error("create symlink", target, source));
         }

@@ -38,6 +38,8 @@ pub struct PathPatterns {
 
 #[derive(Clone, Debug)]
 struct CompiledRule {
+    /// The pattern as written (trimmed), for messages.
+    text: String,
     exception: bool,
     rule: PathRule,
 }
@@ -68,6 +70,7 @@ impl PathPatterns {
             };
             compiled.has_exclusions |= exception;
             compiled.rules.push(CompiledRule {
+                text: trimmed.to_string(),
                 exception,
                 rule: PathRule::compile(&clean_path(body))?,
             });
@@ -80,6 +83,19 @@ impl PathPatterns {
     /// `MatchesOrParentMatches`). The root itself (`""` or `.`) is never excluded.
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         self.decide(&self.trail_of(rel_path))
+    }
+
+    /// The rule (as written) that excludes `rel_path`: the last one matching it or a parent
+    /// when that is not an exception; `None` when the path is not excluded.
+    pub fn excluding_rule(&self, rel_path: &str) -> Option<&str> {
+        let trail = self.trail_of(rel_path);
+        self.rules
+            .iter()
+            .zip(&trail.matched)
+            .rev()
+            .find(|(_, &matched)| matched)
+            .filter(|(compiled, _)| !compiled.exception)
+            .map(|(compiled, _)| compiled.text.as_str())
     }
 
     /// Whether any rule is an exception (`!pattern`).

@@ -38,6 +38,7 @@ pub(super) fn from_metadata(
         rel_path,
         kind,
         mode: metadata.mode() & 0o7777,
+        owner: (metadata.uid(), metadata.gid()),
         size: metadata.len(),
         stamp: stamp_of(metadata),
         host_path,

@@ -75,6 +75,9 @@ pub struct SelectedEntry {
     pub kind: EntryKind,
     /// Permission bits including setuid, setgid and sticky (`st_mode & 0o7777`).
     pub mode: u32,
+    /// The owner's `(uid, gid)` where the entry is; a copy keeps it only when asked
+    /// (`COPY --from`), context files become 0:0.
+    pub owner: (u32, u32),
     pub size: u64,
     pub stamp: FileStamp,
     pub host_path: PathBuf,
@@ -84,6 +87,8 @@ pub struct SelectedEntry {
 pub enum SelectError {
     #[error("{name:?}: file not found in build context or excluded by .dockerignore")]
     SourceNotFound { name: String },
+    #[error("{name:?}: excluded from the build context by the .dockerignore rule {rule:?}")]
+    SourceExcluded { name: String, rule: String },
     #[error("source {name:?} is not a valid wildcard pattern: {error}")]
     BadWildcard {
         name: String,
@@ -178,10 +183,34 @@ impl Selector<'_> {
             host: resolve_in_root(self.root, rel, self.follow_top_symlinks)?,
             wildcard_part: None,
         };
-        self.build_match(source, &candidate)?
-            .ok_or_else(|| SelectError::SourceNotFound {
+        match self.build_match(source, &candidate)? {
+            Some(found) => Ok(found),
+            None => Err(self.why_missing(source, &candidate)),
+        }
+    }
+
+    /// The error for a literal source with nothing to copy: the .dockerignore rule that
+    /// hides it when it exists, else not found.
+    fn why_missing(&self, source: &str, candidate: &Candidate) -> SelectError {
+        let context = self.exclusions.context;
+        let rule = std::fs::symlink_metadata(&candidate.host)
+            .ok()
+            .and_then(|_| relative_to_root(self.root, &candidate.host))
+            .and_then(|real_rel| {
+                context
+                    .excluding_rule(&real_rel)
+                    .or_else(|| context.excluding_rule(&candidate.shown_rel))
+                    .map(str::to_string)
+            });
+        match rule {
+            Some(rule) => SelectError::SourceExcluded {
                 name: source.to_string(),
-            })
+                rule,
+            },
+            None => SelectError::SourceNotFound {
+                name: source.to_string(),
+            },
+        }
     }
 
     /// Gathers the entries of one candidate; `None` when it does not exist or nothing of it

@@ -142,8 +142,18 @@ fn literal_sources_that_are_missing_or_ignored_are_errors() {
         "{err}"
     );
     assert!(err.to_string().contains("excluded by .dockerignore"));
-    let err = select(ctx.path(), &["build/out.o"], &["build"], &[], true).unwrap_err();
-    assert!(matches!(err, SelectError::SourceNotFound { .. }), "{err}");
+    let err = select(
+        ctx.path(),
+        &["build/out.o"],
+        &["*.md", "build", "!x"],
+        &[],
+        true,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, SelectError::SourceExcluded { rule, .. } if rule == "build"),
+        "the rule that excluded it is named: {err}"
+    );
     let err = select(ctx.path(), &["app.py/inner"], &[], &[], true).unwrap_err();
     assert!(matches!(err, SelectError::SourceNotFound { .. }), "{err}");
 }

@@ -6,7 +6,7 @@
 //! Recognizing remote sources is `remote`'s job. Fetching, selecting and copying the files
 //! happens when the solver runs the op.
 
-use rbuild_graph::{CopyOp, CopySource, InlineFile, Op};
+use rbuild_graph::{CopyOp, CopyPart, CopySource, InlineFile, Op};
 
 use crate::error::Fault;
 use crate::instructions::{CopyInstruction, CopyKind, InlineSource};
@@ -31,38 +31,26 @@ impl Lowerer<'_, '_> {
         copy: &CopyInstruction,
     ) -> Result<(), Fault> {
         let words = ExpandedCopy::new(&self.lex, &state.vars, copy)?;
-        let remote = check_sources(copy, &words.sources, words.checksum.as_deref())?;
+        check_sources(copy, &words.sources, words.checksum.as_deref())?;
         let chmod = words.chmod.as_deref().map(parse_chmod).transpose()?;
-        let (source, paths) = if remote {
-            remote_sources(copy, &words)?
-        } else if copy.inline.is_empty() {
-            let source = match &copy.from {
-                Some(from) => CopySource::Vertex(self.source_vertex(from, stage_index)?),
-                None => self.context_source(),
-            };
-            (source, words.sources.clone())
-        } else if words.sources.is_empty() {
-            let files = inline_files(&state.vars, &copy.inline)?;
-            let names = files.iter().map(|f| f.name.clone()).collect();
-            (CopySource::Inline(files), names)
-        } else {
-            return Err(Fault::unsupported(format!(
-                "{} mixing heredoc and file sources is not supported: split it into two instructions",
-                copy.kind.keyword()
-            )));
-        };
+        let mut parts = self
+            .source_parts(state, stage_index, copy, &words)?
+            .into_iter();
+        let first = parts
+            .next()
+            .ok_or_else(|| Fault::instruction(format!("{} has no source", copy.kind.keyword())))?;
         let op = Op::Copy(CopyOp {
             parent: state.vertex,
-            source,
-            paths,
+            source: first.source,
+            paths: first.paths,
             dest: paths::copy_destination(state.workdir(), &words.dest),
             chown: words.chown.clone(),
             chmod,
             excludes: words.excludes.clone(),
-            // Downloads stay packed unless `--unpack` asks, as in BuildKit.
-            unpack_archives: copy.kind == CopyKind::Add && copy.unpack.unwrap_or(!remote),
+            unpack_archives: first.unpack_archives,
             parents: copy.parents,
             link: copy.link,
+            more: parts.collect(),
         });
         let name = self.step_name(state, command);
         let vertex = self.add_vertex(op, name, self.command_location(command))?;
@@ -71,6 +59,57 @@ impl Lowerer<'_, '_> {
             .history
             .build_step(|| words.history_text(copy), vertex);
         Ok(())
+    }
+}
+
+impl Lowerer<'_, '_> {
+    /// The instruction's sources grouped by where they come from, in the order they are
+    /// copied: local files (the context or `--from`), then remote sources, then heredocs.
+    /// (BuildKit copies sources in the order written, heredocs last; only a local file and
+    /// a download of the same name in one ADD would tell the orders apart.)
+    fn source_parts(
+        &mut self,
+        state: &StageState,
+        stage_index: usize,
+        copy: &CopyInstruction,
+        words: &ExpandedCopy,
+    ) -> Result<Vec<CopyPart>, Fault> {
+        let is_add = copy.kind == CopyKind::Add;
+        let (remote, local): (Vec<&String>, Vec<&String>) = words
+            .sources
+            .iter()
+            .partition(|source| SourceKind::of(source).is_remote());
+        let mut parts = Vec::new();
+        if !local.is_empty() {
+            let source = match &copy.from {
+                Some(from) => CopySource::Vertex(self.source_vertex(from, stage_index)?),
+                None => self.context_source(),
+            };
+            parts.push(CopyPart {
+                source,
+                paths: local.into_iter().cloned().collect(),
+                unpack_archives: is_add && copy.unpack.unwrap_or(true),
+            });
+        }
+        if !remote.is_empty() {
+            let (source, paths) = remote_sources(copy, words, &remote)?;
+            parts.push(CopyPart {
+                source,
+                paths,
+                // Downloads stay packed unless `--unpack` asks, as in BuildKit.
+                unpack_archives: is_add && copy.unpack.unwrap_or(false),
+            });
+        }
+        if !copy.inline.is_empty() {
+            let files = inline_files(&state.vars, &copy.inline)?;
+            let names = files.iter().map(|f| f.name.clone()).collect();
+            parts.push(CopyPart {
+                source: CopySource::Inline(files),
+                paths: names,
+                unpack_archives: false,
+            });
+        }
+        Ok(parts)
     }
 }
 
@@ -125,14 +164,13 @@ impl ExpandedCopy {
     }
 }
 
-/// Checks where the sources are and returns whether they are remote: COPY reads no remote
-/// source, an ADD reads remote sources only (no mix with local files or heredocs), and
-/// `--checksum` goes with exactly one remote source.
+/// Checks where the sources are: COPY reads no remote source, and `--checksum` goes with
+/// exactly one remote source. ADD may mix remote sources, local files and heredocs.
 fn check_sources(
     copy: &CopyInstruction,
     sources: &[String],
     checksum: Option<&str>,
-) -> Result<bool, Fault> {
+) -> Result<(), Fault> {
     let keyword = copy.kind.keyword();
     let kinds: Vec<SourceKind> = sources.iter().map(|s| SourceKind::of(s)).collect();
     let first_remote = kinds.iter().position(|kind| kind.is_remote());
@@ -145,21 +183,6 @@ fn check_sources(
         .focus(&sources[index]));
     }
     let remote = first_remote.is_some();
-    if let Some(local) = kinds
-        .iter()
-        .position(|kind| !kind.is_remote())
-        .filter(|_| remote)
-    {
-        return Err(Fault::unsupported(format!(
-            "{keyword} mixing remote and local sources is not supported: split it into two instructions"
-        ))
-        .focus(&sources[local]));
-    }
-    if remote && !copy.inline.is_empty() {
-        return Err(Fault::unsupported(format!(
-            "{keyword} mixing remote sources and heredocs is not supported: split it into two instructions"
-        )));
-    }
     if checksum.is_some() {
         let message = if sources.len() != 1 {
             Some("checksum can't be specified for multiple sources")
@@ -175,20 +198,20 @@ fn check_sources(
     if copy.inline.is_empty() && sources.is_empty() {
         return Err(Fault::instruction(format!("{keyword} has no source")));
     }
-    Ok(remote)
+    Ok(())
 }
 
-/// The fetch plan of an ADD whose sources are all remote, and the path in each.
+/// The fetch plan of an ADD's remote sources, and the path in each.
 fn remote_sources(
     copy: &CopyInstruction,
     words: &ExpandedCopy,
+    remote: &[&String],
 ) -> Result<(CopySource, Vec<String>), Fault> {
     let flags = RemoteFlags {
         checksum: words.checksum.as_deref(),
         keep_git_dir: copy.keep_git_dir,
     };
-    let planned = words
-        .sources
+    let planned = remote
         .iter()
         .map(|source| remote_source(source, &flags).map_err(|fault| fault.focus(source)))
         .collect::<Result<Vec<_>, _>>()?;

@@ -117,6 +117,7 @@ mod tests {
                     unpack_archives: false,
                     parents: false,
                     link: false,
+                    more: Vec::new(),
                 }),
                 name: "[2/2] COPY x .".into(),
                 location: None,

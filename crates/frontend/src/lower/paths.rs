@@ -16,10 +16,15 @@ pub(crate) fn absolute(base: &str, path: &str) -> String {
     }
 }
 
-/// The new working directory after `WORKDIR requested` from `current`.
+/// The new working directory after `WORKDIR requested` from `current`, as BuildKit's
+/// `NormalizeWorkdir` records it: an absolute path is kept exactly as written (`/tmp/`
+/// keeps its slash, nothing is cleaned); a relative one is joined to `current` and cleaned.
 pub(crate) fn workdir(current: &str, requested: &str) -> Result<String, String> {
     if requested.is_empty() {
         return Err("cannot normalize nothing".to_string());
+    }
+    if requested.starts_with('/') {
+        return Ok(requested.to_string());
     }
     Ok(absolute(
         if current.is_empty() { "/" } else { current },
@@ -62,7 +67,17 @@ mod tests {
     fn workdir_resolves_relative_paths() {
         assert_eq!(workdir("/", "app").unwrap(), "/app");
         assert_eq!(workdir("/app", "src/../lib").unwrap(), "/app/lib");
-        assert_eq!(workdir("/app", "/srv/").unwrap(), "/srv");
+        assert_eq!(
+            workdir("/app", "/srv/").unwrap(),
+            "/srv/",
+            "absolute: as written"
+        );
+        assert_eq!(workdir("/", "/a//b/../c").unwrap(), "/a//b/../c");
+        assert_eq!(
+            workdir("/srv/", "x/").unwrap(),
+            "/srv/x",
+            "relative: joined, cleaned"
+        );
         assert_eq!(workdir("", "x").unwrap(), "/x");
         assert!(workdir("/", "").is_err());
     }

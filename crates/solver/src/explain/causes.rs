@@ -182,6 +182,8 @@ fn option_name(field: &str) -> &str {
         "mode" => "mode",
         "owner" => "owner",
         "manifest" => "base image",
+        "source_date_epoch" => "SOURCE_DATE_EPOCH",
+        "more" => "heredoc or remote sources",
         other => other,
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 pub use error::RemoteError;
 
 use crate::error::StepFailure;
-use crate::graph::{CopyOp, CopySource, GitSource, HttpSource, Op, RemoteSource};
+use crate::graph::{GitSource, HttpSource, Op, RemoteSource};
 
 /// What a cache key records of one remote source's content.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,12 +68,10 @@ pub(crate) fn resolve<'g>(
     store: &Store,
     op: &'g Op,
 ) -> Result<Vec<ResolvedRemote<'g>>, RemoteError> {
-    let Op::Copy(CopyOp {
-        source: CopySource::Remote(sources),
-        paths,
-        ..
-    }) = op
-    else {
+    let Some((sources, paths)) = (match op {
+        Op::Copy(copy) => copy.remote_sources(),
+        _ => None,
+    }) else {
         return Ok(Vec::new());
     };
     sources
@@ -163,13 +161,13 @@ pub(crate) fn fetch(
             Pending::Checkout { source, commit } => git::checkout(store, source, &commit)?,
         };
         let selected = select(&root, remote.path, &excludes).map_err(|e| match e {
-            SelectError::SourceNotFound { .. } | SelectError::NothingMatched { .. } => {
-                RemoteError::PathNotFound {
-                    remote: remote.label.to_string(),
-                    path: remote.path.to_string(),
-                }
-                .into()
+            SelectError::SourceNotFound { .. }
+            | SelectError::SourceExcluded { .. }
+            | SelectError::NothingMatched { .. } => RemoteError::PathNotFound {
+                remote: remote.label.to_string(),
+                path: remote.path.to_string(),
             }
+            .into(),
             other => StepFailure::from(other),
         })?;
         files.matches.extend(selected);
