@@ -27,7 +27,7 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         let image = archive
             .select(None, &platform)
             .with_context(|| format!("cannot load {}", args.path.display()))?;
-        store_image(store, &archive, &image)?;
+        store_image(store, &archive, &image, &args.path)?;
         loaded.push(image);
     }
     // Every platform of an index loaded: the names point at that very index, so a
@@ -73,18 +73,36 @@ fn platforms_to_load(archive: &ImageArchive, args: &LoadArgs) -> Result<Vec<Plat
     })
 }
 
-/// Layers (verified), config and manifest of one platform's image.
-fn store_image(store: &Store, archive: &ImageArchive, image: &SelectedImage) -> Result<()> {
-    for layer in &image.layers {
+/// Layers (verified: blob digest, diff id and every tar entry), config and manifest of one
+/// platform's image.
+fn store_image(
+    store: &Store,
+    archive: &ImageArchive,
+    image: &SelectedImage,
+    path: &Path,
+) -> Result<()> {
+    for (number, layer) in image.layers.iter().enumerate() {
         let digest = descriptor_digest(&layer.blob)?;
+        let refuse = || {
+            format!(
+                "cannot load {}: layer {} ({digest}, diff id {}) of the {} image",
+                path.display(),
+                number + 1,
+                layer.diff_id,
+                image.platform
+            )
+        };
         if !store.blobs().contains(&digest) {
-            let mut blob = archive.open_blob(&digest)?;
+            let mut blob = archive.open_blob(&digest).with_context(refuse)?;
             store
                 .blobs()
                 .ingest(&mut blob, Some(&digest))
-                .with_context(|| format!("cannot store layer {digest}"))?;
+                .with_context(refuse)?;
         }
-        store.layers().add_blob_layer(&layer.diff_id, &layer.blob)?;
+        store
+            .layers()
+            .add_verified_blob_layer(&layer.diff_id, &layer.blob)
+            .with_context(refuse)?;
     }
     store_exact(
         store,
