@@ -30,7 +30,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let text = format!("{error:#}");
+            // Each cause once: a message that already quotes its source is not followed by
+            // the source again.
+            let text = rbuild_solver::cause_chain(error.as_ref());
             if text.starts_with("error") {
                 eprintln!("{text}");
             } else {
