@@ -280,7 +280,7 @@ fn redirects_that_cannot_be_followed_fail_and_keep_no_body() {
         (
             "307 Temporary Redirect",
             vec!["Location: file:///etc/passwd".into()],
-            "URL scheme is not allowed",
+            "cannot be followed (Location: \"file:///etc/passwd\")",
         ),
     ];
     for (status, headers, expected) in cases {
