@@ -26,8 +26,8 @@ pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
     if !context.is_dir() {
         bail!("build context {} is not a directory", context.display());
     }
-    let dockerfile =
-        Dockerfile::read(&context, args.file.as_deref()).map_err(|e| anyhow!("{e:#}"))?;
+    let dockerfile = Dockerfile::read(&context, args.file.as_deref())
+        .map_err(|e| anyhow!("{}", rbuild_solver::cause_chain(&e)))?;
     let mut request = BuildRequest::new(context, dockerfile);
     request.build_args = parse_build_args(&args.build_args);
     request.target = args.target.clone();

@@ -29,7 +29,7 @@ pub fn run(store: &Store, args: &LoadArgs) -> Result<()> {
         let image = archive
             .select(None, &platform)
             .with_context(|| format!("cannot load {}", input.label))?;
-        store_image(store, &archive, &image)?;
+        store_image(store, &archive, &image, &input.label)?;
         loaded.push(image);
     }
     // Every platform of an index loaded: the names point at that very index, so a
@@ -75,18 +75,35 @@ fn platforms_to_load(archive: &ImageArchive, args: &LoadArgs) -> Result<Vec<Plat
     })
 }
 
-/// Layers (verified), config and manifest of one platform's image.
-fn store_image(store: &Store, archive: &ImageArchive, image: &SelectedImage) -> Result<()> {
-    for layer in &image.layers {
+/// Layers (verified: blob digest, diff id and every tar entry), config and manifest of one
+/// platform's image.
+fn store_image(
+    store: &Store,
+    archive: &ImageArchive,
+    image: &SelectedImage,
+    label: &str,
+) -> Result<()> {
+    for (number, layer) in image.layers.iter().enumerate() {
         let digest = descriptor_digest(&layer.blob)?;
+        let refuse = || {
+            format!(
+                "cannot load {label}: layer {} ({digest}, diff id {}) of the {} image",
+                number + 1,
+                layer.diff_id,
+                image.platform
+            )
+        };
         if !store.blobs().contains(&digest) {
-            let mut blob = archive.open_blob(&digest)?;
+            let mut blob = archive.open_blob(&digest).with_context(refuse)?;
             store
                 .blobs()
                 .ingest(&mut blob, Some(&digest))
-                .with_context(|| format!("cannot store layer {digest}"))?;
+                .with_context(refuse)?;
         }
-        store.layers().add_blob_layer(&layer.diff_id, &layer.blob)?;
+        store
+            .layers()
+            .add_verified_blob_layer(&layer.diff_id, &layer.blob)
+            .with_context(refuse)?;
     }
     store_exact(
         store,

@@ -41,7 +41,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            let text = format!("{error:#}");
+            // Each cause once: a message that already quotes its source is not followed by
+            // the source again.
+            let text = rbuild_solver::cause_chain(error.as_ref());
             if progress_json::active() {
                 progress_json::emit("error", serde_json::json!({ "error": text }));
             } else if text.starts_with("error") {

@@ -103,10 +103,13 @@ impl Dockerfile {
     /// Reads `path` (default `CONTEXT/Dockerfile`) and the `.dockerignore` that applies.
     pub fn read(context: &Path, path: Option<&Path>) -> Result<Dockerfile, EngineError> {
         let path = path.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
-        let source = std::fs::read_to_string(&path).map_err(|source| EngineError::Dockerfile {
+        let unreadable = |source| EngineError::Dockerfile {
             path: path.clone(),
             source,
-        })?;
+        };
+        let bytes = std::fs::read(&path).map_err(unreadable)?;
+        let source = rbuild_frontend::decode_dockerfile(bytes)
+            .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Dockerfile::from_source(context, &path, source)
     }
 

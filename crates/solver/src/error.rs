@@ -45,6 +45,8 @@ pub enum StepFailure {
     Pattern(#[from] rbuild_fileop::patterns::PatternError),
     #[error("{0}")]
     Digest(#[from] rbuild_fileop::content_digest::DigestError),
+    #[error("{name:?}: not found in stage {stage}")]
+    NotInStage { name: String, stage: String },
     #[error("build context {0:?} is not defined")]
     UnknownContext(String),
     #[error("image {reference}: {message}")]

@@ -35,6 +35,8 @@ pub(crate) struct SourceInputs<'s, 'g> {
     pub bind_selections: &'s [Option<ContextSelection>],
     /// The resolved sources of an ADD from URLs or git repositories.
     pub remotes: Vec<ResolvedRemote<'g>>,
+    /// The stage a `COPY --from` reads, for messages.
+    pub source_stage: Option<String>,
 }
 
 /// Executes a vertex whose key missed the cache. Called from worker threads.
@@ -94,7 +96,10 @@ impl StepExecutor for SandboxExecutor {
                 let downloads = fetched.as_ref().map_or(&[][..], |f| f.matches.as_slice());
                 let input = match (&copy.source, step.sources.selection) {
                     (_, Some(selection)) => CopyInput::Selected(&selection.matches),
-                    (CopySource::Vertex(source), _) => CopyInput::Chain(chain_of(*source)),
+                    (CopySource::Vertex(source), _) => CopyInput::Chain {
+                        chain: chain_of(*source),
+                        stage: step.sources.source_stage.as_deref(),
+                    },
                     (CopySource::Remote(_), _) => CopyInput::Selected(downloads),
                     _ => CopyInput::Inline,
                 };

@@ -9,7 +9,7 @@ use rbuild_cache::{SnapshotChain, Store, UpperDir};
 use rbuild_exec::{LayerStack, OutputStream, SandboxError, SandboxSpec};
 use rbuild_fileop::copy::{copy_into_root, make_dir_all, write_inline_files, CopyOptions};
 use rbuild_fileop::patterns::PathPatterns;
-use rbuild_fileop::select::{select_sources_excluding, SelectOptions, SourceMatch};
+use rbuild_fileop::select::{select_sources_excluding, SelectError, SelectOptions, SourceMatch};
 
 use crate::error::StepFailure;
 use crate::graph::{CopyOp, CopySource, MkdirOp, NetworkMode, RunOp, VertexId};
@@ -116,7 +116,11 @@ pub(crate) enum CopyInput<'a> {
     /// Files selected before the copy: from a local context, or fetched (ADD from URLs and
     /// git repositories).
     Selected(&'a [SourceMatch]),
-    Chain(&'a SnapshotChain),
+    /// Another vertex's root filesystem (`COPY --from`), with its stage's name.
+    Chain {
+        chain: &'a SnapshotChain,
+        stage: Option<&'a str>,
+    },
     Inline,
 }
 
@@ -131,7 +135,7 @@ pub(crate) fn copy(
 ) -> Result<SnapshotChain, StepFailure> {
     let (upper, stack) = fresh_layer_over(cx.store, parent)?;
     let read_only: Vec<Vec<PathBuf>> = match input {
-        CopyInput::Chain(chain) => vec![cx.store.layers().lower_dirs(chain)?],
+        CopyInput::Chain { chain, .. } => vec![cx.store.layers().lower_dirs(chain)?],
         _ => Vec::new(),
     };
     rbuild_exec::with_mounted_layers(&stack, &read_only, |merged, sources| {
@@ -166,12 +170,12 @@ fn apply_copy(
     let options = CopyOptions {
         // Files from another stage or an image keep their owners, as in BuildKit;
         // context files and heredocs belong to root.
-        keep_source_owners: matches!(input, CopyInput::Chain(_)),
+        keep_source_owners: matches!(input, CopyInput::Chain { .. }),
         ..copy_options(op, merged)?
     };
     match input {
         CopyInput::Selected(matches) => copy_into_root(merged, &op.dest, matches, &options)?,
-        CopyInput::Chain(_) => {
+        CopyInput::Chain { stage, .. } => {
             let nothing_ignored = PathPatterns::default();
             let select = SelectOptions {
                 excludes: &nothing_ignored,
@@ -187,8 +191,15 @@ fn apply_copy(
                 .num_threads(2)
                 .build()
                 .map_err(|e| StepFailure::Export(format!("cannot start a worker pool: {e}")))?;
-            let matches =
-                pool.install(|| select_sources_excluding(root, &op.paths, &select, &excludes))?;
+            let matches = pool
+                .install(|| select_sources_excluding(root, &op.paths, &select, &excludes))
+                .map_err(|e| match e {
+                    SelectError::SourceNotFound { name } => StepFailure::NotInStage {
+                        name,
+                        stage: stage.unwrap_or("the source").to_string(),
+                    },
+                    e => e.into(),
+                })?;
             copy_into_root(merged, &op.dest, &matches, &options)?
         }
         CopyInput::Inline => write_inline(merged, op, inline_files(&op.source), &options)?,

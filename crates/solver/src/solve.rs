@@ -234,6 +234,13 @@ impl<'a> Solver<'a> {
             selection: selection.as_ref(),
             bind_selections: &bind_selections,
             remotes,
+            source_stage: match &vertex.op {
+                Op::Copy(copy) => match &copy.source {
+                    CopySource::Vertex(source) => stage_label(&graph.vertex(*source).name),
+                    _ => None,
+                },
+                _ => None,
+            },
         };
         let chain = self.executor.execute(
             self,
@@ -323,4 +330,17 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The stage a step name belongs to: `s` for `[s 1/2] RUN …` and `[linux/arm64 s 1/2] …`.
+fn stage_label(step_name: &str) -> Option<String> {
+    let inside = step_name.strip_prefix('[')?.split(']').next()?;
+    let mut words: Vec<&str> = inside.split_whitespace().collect();
+    if words
+        .last()
+        .is_some_and(|w| w.contains('/') && w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    {
+        words.pop();
+    }
+    words.last().map(|w| w.to_string())
 }

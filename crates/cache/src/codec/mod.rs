@@ -6,6 +6,7 @@
 
 mod compression;
 mod scoped_dir;
+mod tar_check;
 mod tar_header;
 mod tar_read;
 mod tar_write;
@@ -13,6 +14,7 @@ mod whiteout;
 
 pub(crate) use compression::decompressed;
 pub use compression::Compression;
+pub(crate) use tar_check::check_layer_tar;
 pub(crate) use tar_read::extract_layer_tar;
 pub(crate) use tar_write::write_snapshot_tar;
 

@@ -13,8 +13,9 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::scoped_dir::unsafe_entry;
 use super::tar_header::{padding_for, EntryHeader, Kind, ZEROS};
 use super::whiteout::{self, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::error::{IoContext, StoreError};
@@ -47,7 +48,7 @@ pub(crate) fn write_snapshot_tar(
         copy_buffer: vec![0; COPY_BUFFER],
         summary: TarSummary::default(),
     };
-    writer.walk(root, b"")?;
+    writer.walk(root)?;
     writer.emit_bytes(&ZEROS)?;
     writer.out.flush().map_err(|e| writer.output_error(e))?;
     Ok(writer.summary)
@@ -64,24 +65,16 @@ struct SnapshotTarWriter<'a> {
 }
 
 impl SnapshotTarWriter<'_> {
-    fn walk(&mut self, dir: &Path, rel_dir: &[u8]) -> Result<(), StoreError> {
-        let mut names: Vec<OsString> = fs::read_dir(dir)
-            .at("listing snapshot directory", dir)?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect::<io::Result<_>>()
-            .at("listing snapshot directory", dir)?;
-        names.sort();
-        for name in names {
-            let path = dir.join(&name);
-            let mut rel = rel_dir.to_vec();
-            if !rel.is_empty() {
-                rel.push(b'/');
-            }
-            rel.extend_from_slice(name.as_bytes());
+    /// Emits everything below `root` in walk order. Iterative: a snapshot may nest as deep as
+    /// the filesystem allows, and the walk's stack lives on the heap.
+    fn walk(&mut self, root: &Path) -> Result<(), StoreError> {
+        let mut pending = Vec::new();
+        push_children(&mut pending, root, b"")?;
+        while let Some((path, rel)) = pending.pop() {
             let meta = fs::symlink_metadata(&path).at("reading snapshot entry", &path)?;
             self.entry(&path, &rel, &meta)?;
             if meta.is_dir() {
-                self.walk(&path, &rel)?;
+                push_children(&mut pending, &path, &rel)?;
             }
         }
         Ok(())
@@ -102,6 +95,12 @@ impl SnapshotTarWriter<'_> {
         };
         if whiteout::is_overlay_whiteout(meta) {
             return self.emit_whiteout(header);
+        }
+        if path
+            .file_name()
+            .is_some_and(|name| name.as_bytes().starts_with(WHITEOUT_PREFIX))
+        {
+            return Err(unsafe_entry(rel, RESERVED_NAME));
         }
         if !file_type.is_dir() {
             if let Some(first) = self.hardlink_source(meta, rel) {
@@ -238,6 +237,33 @@ impl SnapshotTarWriter<'_> {
     fn output_error(&self, e: io::Error) -> StoreError {
         StoreError::io("writing the layer tar of", self.root, e)
     }
+}
+
+/// Why a file named `.wh.*` cannot be put in a layer.
+pub(crate) const RESERVED_NAME: &str =
+    "names starting with \".wh.\" are reserved for whiteouts in image layers";
+
+/// Pushes the children of `dir` (shown as `rel_dir`) so that they pop in name order.
+fn push_children(
+    pending: &mut Vec<(PathBuf, Vec<u8>)>,
+    dir: &Path,
+    rel_dir: &[u8],
+) -> Result<(), StoreError> {
+    let mut names: Vec<OsString> = fs::read_dir(dir)
+        .at("listing snapshot directory", dir)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .at("listing snapshot directory", dir)?;
+    names.sort();
+    for name in names.into_iter().rev() {
+        let mut rel = rel_dir.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.as_bytes());
+        pending.push((dir.join(&name), rel));
+    }
+    Ok(())
 }
 
 fn kind_of(meta: &Metadata) -> Kind {

@@ -12,7 +12,7 @@ use rbuild_oci::{Digest, DigestingWriter};
 use super::records::{self, LayerBlobRow};
 use super::{DigestingReader, LayerStore};
 use crate::chain::SnapshotChain;
-use crate::codec::{decompressed, write_snapshot_tar, Compression};
+use crate::codec::{check_layer_tar, decompressed, write_snapshot_tar, Compression};
 use crate::descriptor::{descriptor, descriptor_digest};
 use crate::error::{DbContext, StoreError};
 
@@ -46,9 +46,10 @@ impl LayerStore {
         self.remember_blob(&row)
     }
 
-    /// `add_blob_layer` for a blob from a source not trusted to be consistent (an imported
-    /// cache): the stored blob is decompressed and checked against `diff_id` first, so a
-    /// wrong pairing is rejected instead of recorded.
+    /// `add_blob_layer` for a blob from a source not trusted to be consistent (a loaded
+    /// archive, an imported cache): the stored blob is decompressed, its entries checked as
+    /// extraction would check them and its tar against `diff_id`, so a wrong pairing or an
+    /// unsafe layer is rejected when it enters instead of at some later build.
     pub fn add_verified_blob_layer(
         &self,
         diff_id: &Digest,
@@ -56,6 +57,14 @@ impl LayerStore {
     ) -> Result<(), StoreError> {
         self.verify_blob(diff_id, &descriptor_digest(blob)?)?;
         self.add_blob_layer(diff_id, blob)
+    }
+
+    /// The diff id and tar size of blob `digest`, whose entries must pass the layer checks.
+    pub(crate) fn read_layer_blob(&self, digest: &Digest) -> Result<(Digest, u64), StoreError> {
+        let blob = self.blobs.open(digest)?;
+        let mut stream = DigestingReader::new(decompressed(blob).map_err(StoreError::LayerStream)?);
+        check_layer_tar(&mut stream)?;
+        stream.finish().map_err(StoreError::LayerStream)
     }
 
     /// Whether a blob of layer `diff_id` is stored, so that chains holding it are available
@@ -144,12 +153,10 @@ impl LayerStore {
         self.verify_blob(diff_id, &digest)
     }
 
-    /// Decompresses blob `digest`, checks that it is layer `diff_id`, and records (and
-    /// returns) the layer tar's size.
+    /// Decompresses blob `digest`, checks its entries and that it is layer `diff_id`, and
+    /// records (and returns) the layer tar's size.
     fn verify_blob(&self, diff_id: &Digest, digest: &Digest) -> Result<u64, StoreError> {
-        let blob = self.blobs.open(digest)?;
-        let stream = DigestingReader::new(decompressed(blob).map_err(StoreError::LayerStream)?);
-        let (actual, size) = stream.finish().map_err(StoreError::LayerStream)?;
+        let (actual, size) = self.read_layer_blob(digest)?;
         check_diff_id(diff_id, actual)?;
         self.record_size(diff_id, size)?;
         Ok(size)

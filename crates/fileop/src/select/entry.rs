@@ -24,6 +24,10 @@ pub(super) fn from_metadata(
     host_path: PathBuf,
     metadata: &Metadata,
 ) -> Result<Option<SelectedEntry>, SelectError> {
+    let name = rel_path.rsplit('/').next().unwrap_or_default();
+    if name.starts_with(".wh.") {
+        return Err(SelectError::WhiteoutName { path: rel_path });
+    }
     let file_type = metadata.file_type();
     let kind = if file_type.is_file() {
         EntryKind::File

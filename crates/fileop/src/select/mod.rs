@@ -19,6 +19,7 @@ use crate::scoped::{is_missing, relative_to_root, resolve_in_root, ScopeError};
 
 pub use entry::EntryKind;
 use walk::Exclusions;
+pub use walk::MAX_TREE_DEPTH;
 
 /// How sources are selected.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +100,10 @@ pub enum SelectError {
     NothingMatched { sources: Vec<String> },
     #[error("{path:?}: only regular files, directories and symlinks can be copied")]
     UnsupportedFileType { path: PathBuf },
+    #[error("{path:?}: directories nest more than {limit} deep")]
+    TooDeep { path: String, limit: usize },
+    #[error("{path:?}: names starting with \".wh.\" are reserved for whiteouts in image layers")]
+    WhiteoutName { path: String },
     #[error("{path:?}: file names must be valid UTF-8")]
     NonUtf8Path { path: PathBuf },
     #[error("reading {path:?}: {source}")]

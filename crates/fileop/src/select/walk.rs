@@ -50,6 +50,7 @@ pub(super) fn gather(
         sub: String::new(),
         context_trail: exclusions.context.trail_of(top_real_rel),
         source_trail: MatchTrail::default(),
+        depth: 0,
     };
     let below = visit(exclusions, &cursor)?;
     let mut entries = Vec::with_capacity(below.len() + 1);
@@ -83,24 +84,43 @@ struct DirCursor {
     sub: String,
     context_trail: MatchTrail,
     source_trail: MatchTrail,
+    /// How many directories below the selected top this is (the top is 0).
+    depth: usize,
 }
+
+/// How deep below a selected directory the walk goes before it refuses: far deeper than
+/// real trees nest, and shallow enough that the recursive walk stays well within a thread's
+/// stack.
+pub const MAX_TREE_DEPTH: usize = 256;
+
+/// Directories this close to the top are walked in parallel; deeper ones one by one (the
+/// parallel frames are large, and the top levels give the pool enough work).
+const PARALLEL_DEPTH: usize = 3;
 
 /// The visible entries below `dir`, in walk order. Subdirectories are walked in parallel
 /// (stat calls dominate a walk) and spliced back in name order.
 fn visit(exclusions: &Exclusions, dir: &DirCursor) -> Result<Vec<SelectedEntry>, SelectError> {
+    if dir.depth >= MAX_TREE_DEPTH {
+        return Err(SelectError::TooDeep {
+            path: dir.shown.clone(),
+            limit: MAX_TREE_DEPTH,
+        });
+    }
     let mut slots = Vec::new();
     for child in sorted_children(&dir.host)? {
         if let Some(slot) = examine(exclusions, dir, &child)? {
             slots.push(slot);
         }
     }
-    let subtrees = slots
-        .par_iter()
-        .map(|slot| match &slot.walk_below {
-            Some(cursor) => visit(exclusions, cursor).map(Some),
-            None => Ok(None),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let below = |slot: &Slot| match &slot.walk_below {
+        Some(cursor) => visit(exclusions, cursor).map(Some),
+        None => Ok(None),
+    };
+    let subtrees = if dir.depth < PARALLEL_DEPTH {
+        slots.par_iter().map(below).collect::<Result<Vec<_>, _>>()?
+    } else {
+        slots.iter().map(below).collect::<Result<Vec<_>, _>>()?
+    };
     let mut entries = Vec::with_capacity(slots.len());
     for (slot, below) in slots.into_iter().zip(subtrees) {
         splice(
@@ -166,6 +186,7 @@ fn examine(
         sub,
         context_trail,
         source_trail,
+        depth: dir.depth + 1,
     });
     let Some(entry) = entry::from_metadata(shown, host, &metadata)? else {
         tracing::debug!(path = %child.path().display(), "skipping special file");

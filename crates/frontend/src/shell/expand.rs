@@ -20,6 +20,17 @@ type Walk<T> = Result<T, Failure>;
 
 const MISSING_BRACE: &str = "syntax error: missing '}'";
 
+/// How deeply `${…}` may nest inside one word. BuildKit recurses without a bound; a Dockerfile
+/// nesting thousands deep would overflow the stack, so the walk stops here with an error.
+pub(super) const MAX_NESTING: usize = 100;
+
+/// How long one expanded word may grow. A handful of `ARG b=$a$a$a…` lines would otherwise
+/// grow exponentially into gigabytes.
+pub(super) const MAX_WORD_BYTES: usize = 1 << 20;
+
+/// How much of a long word an error message quotes.
+const QUOTED_SOURCE_CHARS: usize = 120;
+
 /// What a caller wants besides the joined result; what it does not want is not computed
 /// (most words are expanded only for their value).
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +49,8 @@ pub(super) struct Expander<'a> {
     env: &'a dyn VarLookup,
     raw_escapes: bool,
     wants: Wants,
+    /// How many `walk_until` calls are active (the top-level walk is 1).
+    depth: usize,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -58,6 +71,7 @@ impl<'a> Expander<'a> {
             env,
             raw_escapes: lex.raw_escapes,
             wants,
+            depth: 0,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         }
@@ -81,7 +95,11 @@ impl<'a> Expander<'a> {
     }
 
     fn wrap(&self, message: &str) -> String {
-        format!("failed to process {}: {message}", go_quote(self.source))
+        let quoted = match self.source.char_indices().nth(QUOTED_SOURCE_CHARS) {
+            Some((cut, _)) => format!("{}…", go_quote(&self.source[..cut])),
+            None => go_quote(self.source),
+        };
+        format!("failed to process {quoted}: {message}")
     }
 
     fn peek(&self) -> Option<char> {
@@ -96,9 +114,16 @@ impl<'a> Expander<'a> {
 
     /// Walks until `stop` (consumed) or the end of the word, with escapes kept or not.
     fn walk_until(&mut self, stop: Option<char>, raw_escapes: bool) -> Walk<(String, Vec<String>)> {
+        if self.depth >= MAX_NESTING {
+            return Err(Failure::Syntax(format!(
+                "${{…}} nested more than {MAX_NESTING} deep"
+            )));
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let walked = self.walk_until_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         walked
     }
 
@@ -137,6 +162,7 @@ impl<'a> Expander<'a> {
                     }
                 }
             }
+            check_size(&result)?;
         }
         match stop {
             Some(stop) => Err(Failure::Syntax(format!(
@@ -216,6 +242,7 @@ impl<'a> Expander<'a> {
                 Some('$') => {
                     let value = self.dollar()?;
                     result.push_str(&value);
+                    check_size(&result)?;
                 }
                 Some(_) => self.double_quoted_char(&mut result),
             }
@@ -348,7 +375,14 @@ impl<'a> Expander<'a> {
                 "invalid pattern ({pattern}) in substitution: {reason}"
             ))
         })?;
-        Ok(compiled.replace(&value.unwrap_or_default(), &replacement, all))
+        compiled
+            .replace(
+                &value.unwrap_or_default(),
+                &replacement,
+                all,
+                MAX_WORD_BYTES,
+            )
+            .ok_or_else(too_long)
     }
 
     /// The text of a modifier up to `stop`; running out of input reports `at_end`.
@@ -397,6 +431,21 @@ impl<'a> Expander<'a> {
         }
         value.map(str::to_string)
     }
+}
+
+/// Fails once an expanded word is longer than [`MAX_WORD_BYTES`].
+fn check_size(result: &str) -> Walk<()> {
+    if result.len() > MAX_WORD_BYTES {
+        return Err(too_long());
+    }
+    Ok(())
+}
+
+fn too_long() -> Failure {
+    Failure::Syntax(format!(
+        "expansion is longer than {} MiB",
+        MAX_WORD_BYTES >> 20
+    ))
 }
 
 fn unterminated(what: &str) -> Failure {

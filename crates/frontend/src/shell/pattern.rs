@@ -97,10 +97,17 @@ impl ShellPattern {
 
     /// Replaces the first (or every) leftmost-longest match. With `all`, `$0` in the
     /// replacement stands for the match and `$$` for `$`, as Go's `ReplaceAllString` does.
-    pub(super) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+    /// `None` when the result would be longer than `limit` bytes.
+    pub(super) fn replace(
+        &self,
+        value: &str,
+        replacement: &str,
+        all: bool,
+        limit: usize,
+    ) -> Option<String> {
         let table = CharTable::new(value);
         if !all {
-            return match self.find_from(&table.chars, 0) {
+            let out = match self.find_from(&table.chars, 0) {
                 Some((start, end)) => {
                     let mut out = table.slice(0, start).to_string();
                     out.push_str(replacement);
@@ -109,11 +116,17 @@ impl ShellPattern {
                 }
                 None => value.to_string(),
             };
+            return (out.len() <= limit).then_some(out);
         }
-        self.replace_all(&table, replacement)
+        self.replace_all(&table, replacement, limit)
     }
 
-    fn replace_all(&self, table: &CharTable<'_>, replacement: &str) -> String {
+    fn replace_all(
+        &self,
+        table: &CharTable<'_>,
+        replacement: &str,
+        limit: usize,
+    ) -> Option<String> {
         let total = table.chars.len();
         let mut out = String::new();
         let mut last_end = 0;
@@ -127,11 +140,14 @@ impl ShellPattern {
             if end > last_end || start == 0 {
                 out.push_str(&expand_template(replacement, table.slice(start, end)));
             }
+            if out.len() > limit {
+                return None;
+            }
             last_end = end;
             search = if search + 1 > end { search + 1 } else { end };
         }
         out.push_str(table.slice(last_end, total));
-        out
+        (out.len() <= limit).then_some(out)
     }
 
     /// The leftmost match starting at or after `from`, longest at that start (char indices).
@@ -278,22 +294,60 @@ mod tests {
     #[test]
     fn replaces_first_and_all() {
         let needle = pattern("\\*/");
-        assert_eq!(needle.replace("/foo*/*/*.txt", ".", false), "/foo.*/*.txt");
-        assert_eq!(needle.replace("/foo*/*/*.txt", ".", true), "/foo..*.txt");
         assert_eq!(
-            pattern("/?/").replace("/a/foo/b/c.txt", "/", true),
+            needle
+                .replace("/foo*/*/*.txt", ".", false, usize::MAX)
+                .unwrap(),
+            "/foo.*/*.txt"
+        );
+        assert_eq!(
+            needle
+                .replace("/foo*/*/*.txt", ".", true, usize::MAX)
+                .unwrap(),
+            "/foo..*.txt"
+        );
+        assert_eq!(
+            pattern("/?/")
+                .replace("/a/foo/b/c.txt", "/", true, usize::MAX)
+                .unwrap(),
             "/foo/c.txt"
         );
-        assert_eq!(pattern("").replace("xxyy", "ww", false), "wwxxyy");
-        assert_eq!(pattern("").replace("xxyy", "", true), "xxyy");
-        assert_eq!(pattern("").replace("ab", "-", true), "-a-b-");
+        assert_eq!(
+            pattern("")
+                .replace("xxyy", "ww", false, usize::MAX)
+                .unwrap(),
+            "wwxxyy"
+        );
+        assert_eq!(
+            pattern("").replace("xxyy", "", true, usize::MAX).unwrap(),
+            "xxyy"
+        );
+        assert_eq!(
+            pattern("").replace("ab", "-", true, usize::MAX).unwrap(),
+            "-a-b-"
+        );
     }
 
     #[test]
     fn replace_all_expands_go_templates() {
-        assert_eq!(pattern("b").replace("abc", "[$0]", true), "a[b]c");
-        assert_eq!(pattern("b").replace("abc", "$$x$1${y}$", true), "a$x$c");
-        assert_eq!(pattern("b").replace("abc", "$0", false), "a$0c");
+        assert_eq!(
+            pattern("b")
+                .replace("abc", "[$0]", true, usize::MAX)
+                .unwrap(),
+            "a[b]c"
+        );
+        assert_eq!(
+            pattern("b")
+                .replace("abc", "$$x$1${y}$", true, usize::MAX)
+                .unwrap(),
+            "a$x$c"
+        );
+        assert_eq!(
+            pattern("b")
+                .replace("abc", "$0", false, usize::MAX)
+                .unwrap(),
+            "a$0c"
+        );
     }
 
     #[test]

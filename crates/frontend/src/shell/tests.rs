@@ -285,3 +285,32 @@ fn leading_byte_order_mark_is_skipped() {
         Some("a b".into())
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep = format!("{}x{}", "${a:-".repeat(9000), "}".repeat(9000));
+    let err = expand(&deep, &[]).unwrap_err().to_string();
+    assert!(err.contains("nested more than 100 deep"), "{err}");
+    assert!(err.len() < 400, "the message quotes only the start: {err}");
+    let fine = format!("{}x{}", "${a:-".repeat(90), "}".repeat(90));
+    check(&fine, &[], "x", &[], &["a"]);
+}
+
+#[test]
+fn expansion_size_is_bounded() {
+    let big = "a".repeat(300 * 1024);
+    let err = expand("$v$v$v$v", &[("v", &big)]).unwrap_err().to_string();
+    assert!(err.contains("longer than 1 MiB"), "{err}");
+    let err = expand("\"$v$v$v$v\"", &[("v", &big)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than 1 MiB"), "{err}");
+    let err = expand("${v//a/$v}", &[("v", &big)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than 1 MiB"), "{err}");
+    assert_eq!(
+        expand("$v$v$v", &[("v", &big)]).unwrap().value.len(),
+        900 * 1024
+    );
+}

@@ -15,6 +15,19 @@ pub enum RemoteError {
     #[error("{url}: the server answered {status}")]
     Status { url: String, status: String },
 
+    #[error(
+        "{url}: the server answered {status} with {}",
+        match location {
+            Some(location) => format!("a redirect that cannot be followed (Location: {location:?})"),
+            None => "a redirect without a Location".to_string(),
+        }
+    )]
+    Redirect {
+        url: String,
+        status: String,
+        location: Option<String>,
+    },
+
     #[error("{url}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         url: String,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rbuild_cache::{ScratchDir, Store};
 use rbuild_oci::{Digest, DigestingWriter};
 use reqwest::blocking::{Client, Response};
-use reqwest::header::LAST_MODIFIED;
+use reqwest::header::{LAST_MODIFIED, LOCATION};
 use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
@@ -84,7 +84,8 @@ fn check_file_name(url: &str, name: &str) -> Result<(), RemoteError> {
     Ok(())
 }
 
-/// Sends the GET; transport failures and statuses of 400 and above are errors.
+/// Sends the GET; transport failures, redirects that cannot be followed and every status
+/// but 2xx are errors.
 fn request(url: &str) -> Result<Response, RemoteError> {
     let failed = |e: reqwest::Error| RemoteError::Request {
         url: url.to_string(),
@@ -100,7 +101,20 @@ fn request(url: &str) -> Result<Response, RemoteError> {
         .map_err(failed)?;
     let response = client.get(url).send().map_err(failed)?;
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
+    if status.is_redirection() {
+        // reqwest follows every redirect it can; one it hands back has no Location, an
+        // unusable one, or one to another scheme. Its body is not the file.
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        return Err(RemoteError::Redirect {
+            url: url.to_string(),
+            status: status.to_string(),
+            location,
+        });
+    }
+    if !status.is_success() {
         return Err(RemoteError::Status {
             url: url.to_string(),
             status: status.to_string(),

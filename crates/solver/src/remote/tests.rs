@@ -267,3 +267,35 @@ fn a_checkout_takes_the_subdirectory_drops_git_and_dates_files_by_the_commit() {
         "{message}"
     );
 }
+
+#[test]
+fn redirects_that_cannot_be_followed_fail_and_keep_no_body() {
+    let cases: [(&str, Vec<String>, &str); 3] = [
+        ("302 Found", Vec::new(), "a redirect without a Location"),
+        (
+            "301 Moved Permanently",
+            vec!["Location: ftp://127.0.0.1/file".into()],
+            "URL scheme is not allowed",
+        ),
+        (
+            "307 Temporary Redirect",
+            vec!["Location: file:///etc/passwd".into()],
+            "cannot be followed (Location: \"file:///etc/passwd\")",
+        ),
+    ];
+    for (status, headers, expected) in cases {
+        let server = TestServer::start((status, headers, b"redirect body".to_vec()));
+        let (dir, store) = store();
+        let url = format!("{}/file.bin", server.base);
+        let message = resolve(&store, &url_op(url.clone(), None))
+            .err()
+            .unwrap_or_else(|| panic!("{status}: the redirect body was taken as the file"))
+            .to_string();
+        // reqwest refuses other schemes itself; a redirect it hands back is refused here.
+        assert!(
+            message.starts_with(&format!("{url}: ")) && message.ends_with(expected),
+            "{status}: {message}"
+        );
+        assert_eq!(tmp_entries(&dir), 0, "{status}: nothing is kept");
+    }
+}
