@@ -13,21 +13,19 @@ use rbuild_engine::{Build, BuildRequest, BuildResult, Dockerfile, Export};
 use rbuild_oci::{descriptor_digest, ImageReference, Platform};
 
 use crate::args::{BuildArgs, ProgressMode};
+use crate::build_context::PreparedContext;
 use crate::build_notices::CliEvents;
 use crate::diagnostics::engine_failure;
 use crate::{build_metadata, cache_cmd, cache_flags, interrupt, progress, progress_json, secrets};
 
 /// Turns the flags into the engine's request (reads the Dockerfile and .dockerignore).
-pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
-    let context = args
-        .context
-        .canonicalize()
-        .with_context(|| format!("build context {} not found", args.context.display()))?;
-    if !context.is_dir() {
-        bail!("build context {} is not a directory", context.display());
+pub fn request(args: &BuildArgs, prepared: &PreparedContext) -> Result<BuildRequest> {
+    let context = prepared.dir.clone();
+    let dockerfile = match &prepared.dockerfile_text {
+        Some(text) => Dockerfile::from_source(&context, &context.join("Dockerfile"), text.clone()),
+        None => Dockerfile::read(&context, args.file.as_deref()),
     }
-    let dockerfile = Dockerfile::read(&context, args.file.as_deref())
-        .map_err(|e| anyhow!("{}", rbuild_solver::cause_chain(&e)))?;
+    .map_err(|e| anyhow!("{}", rbuild_solver::cause_chain(&e)))?;
     let mut request = BuildRequest::new(context, dockerfile);
     request.build_args = parse_build_args(&args.build_args);
     request.target = args.target.clone();
@@ -52,7 +50,8 @@ pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
 
 /// Runs a whole build and prints the image id.
 pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
-    let mut request = request(args)?;
+    let prepared = PreparedContext::prepare(store, args)?;
+    let mut request = request(args, &prepared)?;
     request.gc_limit = cache_cmd::gc_limit(store.root(), args.gc_keep_storage.as_deref())?;
     let sink = progress::renderer(args.progress, args.quiet);
     let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;

@@ -26,7 +26,8 @@ pub fn dump_ast(file: &Path) -> Result<()> {
 }
 
 pub fn graph(store: &Store, args: &BuildArgs) -> Result<()> {
-    let request = build::request(args)?;
+    let prepared = crate::build_context::PreparedContext::prepare(store, args)?;
+    let request = build::request(args, &prepared)?;
     let definition = rbuild_engine::first_platform_definition(store, &request)
         .map_err(|e| engine_failure(&e, &request))?;
     print!("{}", rbuild_frontend::graph_dot(&definition));

@@ -3,6 +3,7 @@
 
 mod args;
 mod build;
+mod build_context;
 mod build_metadata;
 mod build_notices;
 mod cache_cmd;

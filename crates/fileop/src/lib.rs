@@ -15,7 +15,9 @@ pub mod select;
 pub use content_digest::{
     digest_selection, digest_selection_with_files, DigestError, SelectionDigest,
 };
-pub use copy::{copy_into_root, make_dir_all, write_inline_files, CopyError, CopyOptions};
+pub use copy::{
+    copy_into_root, extract_archive, make_dir_all, write_inline_files, CopyError, CopyOptions,
+};
 pub use lexical::clean_path;
 pub use memo::{DigestMemo, FileStamp, InMemoryMemo, NoMemo};
 pub use patterns::{glob_match, parse_ignore_file, PathPatterns, PatternError};

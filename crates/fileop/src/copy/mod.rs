@@ -62,6 +62,16 @@ pub enum CopyError {
     Scope(#[from] ScopeError),
 }
 
+/// Extracts the tar archive at `path` (plain, gzip, bzip2 or xz) into the directory `into`
+/// with ADD's rules (owners as recorded, writes confined to `into`). Returns `false`, having
+/// written nothing, when `path` is not a tar archive.
+pub fn extract_archive(path: &Path, into: &Path) -> Result<bool, CopyError> {
+    match unpack::detect(path)? {
+        Some(compression) => unpack::extract(path, compression, into, None).map(|()| true),
+        None => Ok(false),
+    }
+}
+
 /// Copies every match into `dest_root` at `dest` (an in-root path, normally absolute).
 ///
 /// The destination is a directory when it ends in `/`, when there are several matches, with
