@@ -19,6 +19,9 @@ pub struct Cli {
     /// Store root (default: /var/lib/rbuild for root, $XDG_DATA_HOME/rbuild otherwise).
     #[arg(long, global = true, env = "RBUILD_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Show debug logs (RUST_LOG=rbuild_solver=debug,… picks finer; default: warnings).
+    #[arg(long, global = true)]
+    pub debug: bool,
     #[command(subcommand)]
     pub command: Command,
 }

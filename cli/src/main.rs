@@ -39,6 +39,7 @@ fn main() -> ExitCode {
     // A sandboxed RUN re-executes this binary as its init; that never returns here.
     rbuild_exec::init_hook();
     let cli = args::parse();
+    install_log_subscriber(&cli);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -87,6 +88,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Debug(DebugCommand::Graph(build)) => debug::graph(&store, build),
         Command::Debug(DebugCommand::DumpAst { .. }) => Ok(()),
     }
+}
+
+/// Library warnings (`tracing`) reach stderr: `RUST_LOG` when set, else warnings, or
+/// everything from debug up with `--debug`. Rawjson progress keeps stderr to its events.
+fn install_log_subscriber(cli: &Cli) {
+    if let Command::Build(build) = &cli.command {
+        if build.progress == args::ProgressMode::Rawjson {
+            return;
+        }
+    }
+    let default = if cli.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
 }
 
 fn open_store(root: Option<PathBuf>) -> Result<Store> {

@@ -1,5 +1,6 @@
 //! `--progress=rawjson`: every stderr line is one JSON event of the documented schema
-//! (cli/src/progress_json.rs), for a run, a cached rebuild and a failure.
+//! (cli/src/progress_json.rs), for a run, a cached rebuild and a failure; and `--debug`
+//! library logs, which reach plain stderr but never the rawjson stream.
 
 mod common;
 
@@ -101,4 +102,23 @@ fn a_failure_is_an_error_event_and_nothing_else_reaches_stderr() {
             .contains("exit code: 3"),
         "{last}"
     );
+}
+
+#[test]
+fn library_logs_reach_stderr_with_debug_and_stay_out_of_rawjson() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let out = store.build(context.path(), &["--debug", "--no-cache"]);
+    assert_success(&out, "build --debug");
+    assert!(
+        stderr(&out).contains("sandbox run finished"),
+        "{}",
+        stderr(&out)
+    );
+    let out = store.build(context.path(), &["--no-cache"]);
+    assert!(!stderr(&out).contains("sandbox run finished"));
+    let out = rawjson_build(&store, context.path(), &["--debug", "--no-cache"]);
+    assert_success(&out, "rawjson --debug");
+    events(&stderr(&out));
 }
