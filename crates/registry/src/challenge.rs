@@ -29,10 +29,11 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
         lexer.skip(|c| c == ',' || c.is_whitespace());
         let word = lexer.token();
         if word.is_empty() {
-            if lexer.at >= lexer.chars.len() {
-                break;
+            match lexer.peek() {
+                None => break,
+                Some('"') => drop(lexer.value()),
+                Some(_) => lexer.at += 1,
             }
-            lexer.at += 1;
             continue;
         }
         lexer.skip(char::is_whitespace);
