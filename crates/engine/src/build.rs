@@ -84,6 +84,13 @@ impl<'a> Build<'a> {
         let built: Vec<BuiltImage> = images.iter().map(|i| i.image.clone()).collect();
         let stored = outputs::commit(store, &built, &request.tags)?;
         outputs::export_all(store, &built, &request.tags, &request.exports, self.events)?;
+        for destination in &request.push {
+            let summary = crate::registry_transfer::push(store, &stored, destination)?;
+            self.events.notice(Notice::Pushed {
+                destination,
+                summary: &summary,
+            });
+        }
         cache_transfer::export_all(
             store,
             &lowered.graph,

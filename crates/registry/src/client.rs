@@ -326,3 +326,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+impl RegistryClient {
+    /// Checks that the credential is accepted: `GET /v2/` answered with it (a token for no
+    /// scope, where the registry uses tokens).
+    pub fn verify_login(&self, scope: &Scope) -> Result<(), RegistryError> {
+        let url = self.url("/v2/")?;
+        let response = self.send(scope, &mut |http| Ok(http.get(url.clone())))?;
+        self.check(response, "login").map(drop)
+    }
+}
