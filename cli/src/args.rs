@@ -151,10 +151,12 @@ pub struct BuildArgs {
     /// Say for each step why it ran, or which earlier build its cached result came from.
     #[arg(long)]
     pub explain: bool,
-    /// Export the build cache: `type=local,dest=DIR[,mode=min|max]`.
+    /// Export the build cache: `type=local,dest=DIR[,mode=min|max]` or
+    /// `type=registry,ref=REPO:TAG[,mode=min|max]`.
     #[arg(long = "cache-to", value_name = "type=local,dest=DIR")]
     pub cache_to: Vec<String>,
-    /// Import a build cache before building: `type=local,src=DIR`; may repeat.
+    /// Import a build cache before building: `type=local,src=DIR` or
+    /// `type=registry,ref=REPO:TAG`; may repeat.
     #[arg(long = "cache-from", value_name = "type=local,src=DIR")]
     pub cache_from: Vec<String>,
     /// Store size the cleanup after each build keeps to (`20GB`, `500MB`; `0` or `off`

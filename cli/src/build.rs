@@ -45,8 +45,27 @@ pub fn request(args: &BuildArgs) -> Result<BuildRequest> {
         .collect::<Result<Vec<_>>>()?;
     request.push = push_destinations(args.push, &request.tags, &registry_outputs)?;
     request.pull = args.pull;
-    request.cache_from = cache_flags::parse_cache_from(&args.cache_from)?;
-    request.cache_to = cache_flags::parse_cache_to(&args.cache_to)?;
+    let (registry_from, local_from): (Vec<String>, Vec<String>) = args
+        .cache_from
+        .iter()
+        .cloned()
+        .partition(|s| cache_flags::is_registry(s));
+    let (registry_to, local_to): (Vec<String>, Vec<String>) = args
+        .cache_to
+        .iter()
+        .cloned()
+        .partition(|s| cache_flags::is_registry(s));
+    request.cache_from = cache_flags::parse_cache_from(&local_from)?;
+    request.cache_to = cache_flags::parse_cache_to(&local_to)?;
+    for spec in &registry_from {
+        let (reference, _) = cache_flags::parse_registry(spec, "--cache-from")?;
+        request.cache_from_registry.push(reference);
+    }
+    for spec in &registry_to {
+        request
+            .cache_to_registry
+            .push(cache_flags::parse_registry(spec, "--cache-to")?);
+    }
     request.no_cache = args.no_cache;
     request.explain = args.explain;
     request.epoch = source_date_epoch(&request.build_args)?;

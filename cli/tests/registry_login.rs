@@ -28,20 +28,35 @@ fn login_push_logout_with_htpasswd() {
     let host = registry.host();
     let config = tempfile::tempdir().unwrap();
     let store = TestStore::with_busybox();
-    let run = |args: &[&str], input: Option<&str>| rbuild_with(store.root(), config.path(), args, input);
+    let run =
+        |args: &[&str], input: Option<&str>| rbuild_with(store.root(), config.path(), args, input);
     let name = format!("{host}/private/busybox:1");
     assert_success(&run(&["tag", "busybox", &name], None), "tag");
 
     let refused = run(&["push", &name], None);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("authentication failed"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("authentication failed"),
+        "{}",
+        stderr(&refused)
+    );
 
-    let wrong = run(&["login", "-u", "ci", "--password-stdin", &host], Some("nope\n"));
+    let wrong = run(
+        &["login", "-u", "ci", "--password-stdin", &host],
+        Some("nope\n"),
+    );
     assert!(!wrong.status.success());
-    assert!(stderr(&wrong).contains(&host) && stderr(&wrong).contains("authentication failed"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains(&host) && stderr(&wrong).contains("authentication failed"),
+        "{}",
+        stderr(&wrong)
+    );
     assert!(!config.path().join("config.json").exists());
 
-    let login = run(&["login", "-u", "ci", "--password-stdin", &host], Some("s3cret-pass\n"));
+    let login = run(
+        &["login", "-u", "ci", "--password-stdin", &host],
+        Some("s3cret-pass\n"),
+    );
     assert_success(&login, "login");
     assert!(!stdout(&login).contains("s3cret") && !stderr(&login).contains("s3cret"));
     let written = std::fs::read_to_string(config.path().join("config.json")).unwrap();

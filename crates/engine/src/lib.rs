@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod outputs;
 mod platforms;
+mod registry_cache;
 mod registry_transfer;
 mod request;
 

@@ -22,6 +22,6 @@ pub use challenge::{parse_challenges, Challenge};
 pub use client::{RegistryClient, Scope};
 pub use credentials::{Credential, CredentialStore};
 pub use error::RegistryError;
-pub use pull::{pull_image, PullSummary};
+pub use pull::{pull_artifact, pull_image, PullSummary};
 pub use push::{push_image, PushManifest, PushSummary, PushTarget};
 pub use settings::RegistrySettings;

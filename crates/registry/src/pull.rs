@@ -156,6 +156,43 @@ fn pull_from(
     })
 }
 
+/// Fetches the manifest `reference` names and every blob it lists (config, layers) into
+/// the store, verified; names nothing. Returns the manifest's descriptor and bytes. For
+/// artifacts such as a build cache, which are not images of a platform.
+pub fn pull_artifact(
+    store: &Store,
+    settings: &RegistrySettings,
+    reference: &ImageReference,
+) -> Result<(Descriptor, Vec<u8>), RegistryError> {
+    let _lease = store.lease()?;
+    let registry = reference.domain();
+    let credential = CredentialStore::open_default()?.get(registry)?;
+    let client = RegistryClient::connect(
+        settings,
+        registry,
+        registry,
+        credential,
+        &reference.to_string(),
+    )?;
+    let repository = reference.path();
+    let wanted = reference.digest().map_or_else(
+        || reference.tag().unwrap_or("latest").to_string(),
+        ToString::to_string,
+    );
+    let manifest = fetch_manifest(&client, repository, &wanted, reference.digest())?;
+    let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes)
+        .map_err(|e| client.document(format!("unreadable manifest: {e}")))?;
+    let mut blobs = vec![parsed.config().clone()];
+    blobs.extend(parsed.layers().iter().cloned());
+    fetch_layers(store, &client, repository, &blobs)?;
+    let descriptor = descriptor(
+        &manifest.media_type,
+        &manifest.digest,
+        manifest.bytes.len() as u64,
+    );
+    Ok((descriptor, manifest.bytes))
+}
+
 /// A manifest or index document as the registry sent it.
 pub(crate) struct Document {
     pub bytes: Vec<u8>,
