@@ -51,6 +51,27 @@ fn push_build_pull_offline_and_repush() {
     );
     assert!(raw.contains("arm64") && raw.contains("amd64"), "{raw}");
 
+    // The same blobs under another repository of the registry are mounted, not uploaded.
+    let other = format!("{host}/mirror/busybox:latest");
+    assert_success(
+        &run(&first, &config, &["tag", "busybox", &other]),
+        "tag other",
+    );
+    let uploads_before = registry.upload_requests();
+    let mounted = run(&first, &config, &["push", &other]);
+    assert_success(&mounted, "push to another repository");
+    assert!(
+        stdout(&mounted).contains(" 0 blobs uploaded"),
+        "{}",
+        stdout(&mounted)
+    );
+    assert!(
+        !stdout(&mounted).contains(" 0 mounted"),
+        "{}",
+        stdout(&mounted)
+    );
+    assert_eq!(registry.upload_requests(), uploads_before);
+
     // An empty store pulls the base for FROM and pushes its build.
     let second = TestStore::empty();
     let context = context_from(&[(

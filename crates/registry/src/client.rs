@@ -90,7 +90,10 @@ impl RegistryClient {
             };
             match client.ping() {
                 Ok(()) => return Ok(client),
-                Err(e) => last = Some(e),
+                // The HTTPS failure says more (e.g. an unknown CA) than the fallback's.
+                Err(e) => {
+                    last.get_or_insert(e);
+                }
             }
         }
         Err(last.unwrap_or_else(|| RegistryError::Unreachable {
@@ -116,8 +119,19 @@ impl RegistryClient {
             .get(url)
             .send()
             .map_err(|e| self.unreachable(&e))?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            *lock(&self.challenge) = first_challenge(&response);
+        match response.status() {
+            StatusCode::UNAUTHORIZED => *lock(&self.challenge) = first_challenge(&response),
+            status if status.is_success() => {}
+            status => {
+                return Err(RegistryError::Unreachable {
+                    registry: self.registry.clone(),
+                    reference: self.reference.clone(),
+                    cause: format!(
+                        "{} does not answer as a registry (HTTP {status})",
+                        self.base
+                    ),
+                })
+            }
         }
         Ok(())
     }

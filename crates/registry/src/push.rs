@@ -143,12 +143,13 @@ impl Pusher<'_> {
         if head.status().is_success() {
             return Ok(BlobOutcome::Present);
         }
+        // A failed mount opens an upload session: one candidate is tried, its session used.
         let mut location = None;
-        for other in self
+        let candidate = self
             .mount_from
             .iter()
-            .filter(|o| o.as_str() != self.repository)
-        {
+            .find(|o| o.as_str() != self.repository);
+        if let Some(other) = candidate {
             let url = self.client.url(&format!(
                 "/v2/{}/blobs/uploads/?mount={digest}&from={other}",
                 self.repository
@@ -161,7 +162,6 @@ impl Pusher<'_> {
             }
             let response = self.client.check(response, "blob mount")?;
             location = Some(self.location(&response)?);
-            break;
         }
         let location = match location {
             Some(location) => location,
