@@ -156,3 +156,59 @@ pub fn rbuild_with(
     drop(input);
     child.wait_with_output().expect("rbuild output")
 }
+
+/// A loopback TCP relay in front of a registry that, while `cutting` is set, drops a
+/// connection once it has relayed `limit` bytes of answers: a registry dying mid-blob.
+pub struct CuttingRelay {
+    pub port: u16,
+    pub cutting: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingRelay {
+    pub fn start(target: u16, limit: usize) -> CuttingRelay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("relay address").port();
+        let cutting = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&cutting);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let cut = flag.load(Ordering::SeqCst);
+                let (mut client_read, mut server_write) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_read, &mut server_write);
+                });
+                std::thread::spawn(move || {
+                    relay_answers(server, client, if cut { limit } else { usize::MAX })
+                });
+            }
+        });
+        CuttingRelay { port, cutting }
+    }
+}
+
+fn relay_answers(mut server: TcpStream, mut client: TcpStream, limit: usize) {
+    use std::io::{Read, Write};
+    let mut sent = 0;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = match server.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let allowed = n.min(limit.saturating_sub(sent));
+        if client.write_all(&buffer[..allowed]).is_err() || allowed < n {
+            break;
+        }
+        sent += n;
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = server.shutdown(std::net::Shutdown::Both);
+}
