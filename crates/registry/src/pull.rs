@@ -42,20 +42,28 @@ pub fn pull_image(
 ) -> Result<PullSummary, RegistryError> {
     let _lease = store.lease()?;
     let registry = reference.domain();
-    let credential = CredentialStore::open_default()?.get(registry)?;
+    let credentials = CredentialStore::open_default()?;
     let mut endpoints = settings.entry(registry).mirrors;
     endpoints.push(registry.to_string());
     let mut last_error = None;
     for (n, endpoint) in endpoints.iter().enumerate() {
         let is_origin = n + 1 == endpoints.len();
-        let attempt = RegistryClient::connect(
-            settings,
-            registry,
-            endpoint,
-            credential.clone(),
-            &reference.to_string(),
-        )
-        .and_then(|client| pull_from(store, &client, reference, platform));
+        // A mirror gets its own credential, never the registry's.
+        let host = endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let attempt = credentials
+            .get(host.trim_end_matches('/'))
+            .and_then(|credential| {
+                RegistryClient::connect(
+                    settings,
+                    registry,
+                    endpoint,
+                    credential,
+                    &reference.to_string(),
+                )
+            })
+            .and_then(|client| pull_from(store, &client, reference, platform));
         match attempt {
             Ok(mut summary) => {
                 summary.endpoint = endpoint.clone();
