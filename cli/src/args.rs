@@ -53,6 +53,24 @@ pub enum Command {
         #[arg(value_name = "TARGET")]
         target: String,
     },
+    /// Pull an image from its registry into the store.
+    #[command(
+        after_help = "Examples:\n  rbuild pull busybox\n  rbuild pull --platform linux/arm64 127.0.0.1:5000/team/app:1.0"
+    )]
+    Pull(PullArgs),
+    /// Push a stored image to the registry its name says.
+    #[command(after_help = "Example:\n  rbuild push registry.example.com/team/app:1.0")]
+    Push(PushArgs),
+    /// Log in to a registry; the credential goes to the Docker config file.
+    #[command(
+        after_help = "Example:\n  echo \"$TOKEN\" | rbuild login -u ci --password-stdin registry.example.com"
+    )]
+    Login(LoginArgs),
+    /// Forget the credential for a registry.
+    Logout {
+        #[arg(value_name = "REGISTRY")]
+        registry: String,
+    },
     /// Remove image names; an image goes when its last name does.
     #[command(after_help = "Examples:\n  rbuild rmi app:1.0\n  rbuild rmi -f app:1.0 app:latest")]
     Rmi {
@@ -137,10 +155,12 @@ pub struct BuildArgs {
     /// Say for each step why it ran, or which earlier build its cached result came from.
     #[arg(long)]
     pub explain: bool,
-    /// Export the build cache: `type=local,dest=DIR[,mode=min|max]`.
+    /// Export the build cache: `type=local,dest=DIR[,mode=min|max]` or
+    /// `type=registry,ref=REPO:TAG[,mode=min|max]`.
     #[arg(long = "cache-to", value_name = "type=local,dest=DIR")]
     pub cache_to: Vec<String>,
-    /// Import a build cache before building: `type=local,src=DIR`; may repeat.
+    /// Import a build cache before building: `type=local,src=DIR` or
+    /// `type=registry,ref=REPO:TAG`; may repeat.
     #[arg(long = "cache-from", value_name = "type=local,src=DIR")]
     pub cache_from: Vec<String>,
     /// Store size the cleanup after each build keeps to (`20GB`, `500MB`; `0` or `off`
@@ -167,9 +187,41 @@ pub struct BuildArgs {
     /// Process limit of each RUN step.
     #[arg(long = "pids-limit", value_name = "N")]
     pub pids_limit: Option<u64>,
+    /// Pull every base image even when it is in the store.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the result to the registry of each `-t` name.
+    #[arg(long)]
+    pub push: bool,
     /// Build context directory.
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Platforms to pull, comma-separated (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[arg(value_name = "NAME[:TAG]")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -325,6 +377,10 @@ pub const SUBCOMMANDS: &[&str] = &[
     "load",
     "save",
     "tag",
+    "pull",
+    "push",
+    "login",
+    "logout",
     "rmi",
     "history",
     "inspect",

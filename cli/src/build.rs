@@ -35,13 +35,35 @@ pub fn request(args: &BuildArgs, prepared: &PreparedContext) -> Result<BuildRequ
     request.labels = parse_pairs(&args.labels, "--label")?;
     request.network = secrets::parse_network(args.network.as_deref())?;
     request.tags = parse_tags(&args.tags)?;
-    request.exports = args
-        .outputs
-        .iter()
+    let (registry_outputs, outputs): (Vec<&String>, Vec<&String>) =
+        args.outputs.iter().partition(|o| is_registry_output(o));
+    request.exports = outputs
+        .into_iter()
         .map(|o| parse_output(o))
         .collect::<Result<Vec<_>>>()?;
-    request.cache_from = cache_flags::parse_cache_from(&args.cache_from)?;
-    request.cache_to = cache_flags::parse_cache_to(&args.cache_to)?;
+    request.push = push_destinations(args.push, &request.tags, &registry_outputs)?;
+    request.pull = args.pull;
+    let (registry_from, local_from): (Vec<String>, Vec<String>) = args
+        .cache_from
+        .iter()
+        .cloned()
+        .partition(|s| cache_flags::is_registry(s));
+    let (registry_to, local_to): (Vec<String>, Vec<String>) = args
+        .cache_to
+        .iter()
+        .cloned()
+        .partition(|s| cache_flags::is_registry(s));
+    request.cache_from = cache_flags::parse_cache_from(&local_from)?;
+    request.cache_to = cache_flags::parse_cache_to(&local_to)?;
+    for spec in &registry_from {
+        let (reference, _) = cache_flags::parse_registry(spec, "--cache-from")?;
+        request.cache_from_registry.push(reference);
+    }
+    for spec in &registry_to {
+        request
+            .cache_to_registry
+            .push(cache_flags::parse_registry(spec, "--cache-to")?);
+    }
     request.no_cache = args.no_cache;
     request.explain = args.explain;
     request.epoch = source_date_epoch(&request.build_args)?;
@@ -125,6 +147,41 @@ fn parse_tags(tags: &[String]) -> Result<Vec<ImageReference>> {
     tags.iter()
         .map(|t| ImageReference::parse(t).with_context(|| format!("invalid tag {t:?}")))
         .collect()
+}
+
+fn is_registry_output(spec: &str) -> bool {
+    spec.split(',').any(|field| field.trim() == "type=registry")
+}
+
+/// Where the result is pushed: every `-t` name with `--push`; for `type=registry`, its
+/// `name=` (several separated by `,` inside quotes are not supported) or else the tags.
+fn push_destinations(
+    push: bool,
+    tags: &[ImageReference],
+    registry_outputs: &[&String],
+) -> Result<Vec<ImageReference>> {
+    let mut destinations = Vec::new();
+    if push {
+        destinations.extend(tags.iter().cloned());
+    }
+    for spec in registry_outputs {
+        let name = spec
+            .split(',')
+            .find_map(|field| field.trim().strip_prefix("name="));
+        match name {
+            Some(name) => destinations.push(
+                ImageReference::parse(name)
+                    .with_context(|| format!("--output {spec:?}: invalid name {name:?}"))?,
+            ),
+            None => destinations.extend(tags.iter().cloned()),
+        }
+    }
+    if destinations.is_empty() && (push || !registry_outputs.is_empty()) {
+        bail!("nothing to push to: name the image with -t NAME or type=registry,name=NAME");
+    }
+    destinations.sort();
+    destinations.dedup();
+    Ok(destinations)
 }
 
 /// Parses `--output`: `type=oci|docker|local,dest=PATH`, or a bare path for `local`.

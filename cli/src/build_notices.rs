@@ -46,6 +46,10 @@ fn lines(notice: &Notice<'_>) -> Vec<String> {
             summary.records,
             summary.layers
         )],
+        Notice::Pushed {
+            destination,
+            summary,
+        } => vec![crate::registry_cmd::push_line(destination, summary)],
         Notice::Explanation(explanation) => explain_view::render(explanation),
         Notice::Exported { dest } => vec![format!("exported to {}", dest.display())],
         Notice::Named(name) => vec![format!("naming to {name} done")],

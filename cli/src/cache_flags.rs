@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
 use rbuild_engine::{CacheMode, CacheTo};
+use rbuild_oci::ImageReference;
 
 /// Parses every `--cache-from type=local,src=DIR` (a bare path means `src=`).
 pub fn parse_cache_from(specs: &[String]) -> Result<Vec<PathBuf>> {
@@ -33,14 +34,50 @@ pub fn parse_cache_to(specs: &[String]) -> Result<Vec<CacheTo>> {
                 .get("dest")
                 .map(PathBuf::from)
                 .ok_or_else(|| anyhow!("--cache-to {spec:?}: missing dest=DIR"))?;
-            let mode = match fields.get("mode").map(String::as_str) {
-                None | Some("min") => CacheMode::Min,
-                Some("max") => CacheMode::Max,
-                Some(other) => bail!("--cache-to {spec:?}: mode {other:?} is not min or max"),
+            let mode = match fields.get("mode") {
+                None => CacheMode::Min,
+                Some(value) => parse_mode(spec, "--cache-to", value)?,
             };
             Ok(CacheTo { dest, mode })
         })
         .collect()
+}
+
+/// Whether a spec names a registry cache (`type=registry,ref=…`).
+pub fn is_registry(spec: &str) -> bool {
+    spec.split(',').any(|field| field.trim() == "type=registry")
+}
+
+/// Parses `type=registry,ref=REPO:TAG[,mode=min|max]` into the reference and the mode.
+pub fn parse_registry(spec: &str, flag: &str) -> Result<(ImageReference, CacheMode)> {
+    let mut reference = None;
+    let mut mode = CacheMode::Min;
+    for field in spec.split(',') {
+        let (key, value) = field
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{flag} {spec:?}: expected key=value, got {field:?}"))?;
+        match key.trim() {
+            "type" => {}
+            "ref" => {
+                reference = Some(
+                    ImageReference::parse(value)
+                        .map_err(|e| anyhow!("{flag} {spec:?}: ref {value:?}: {e}"))?,
+                )
+            }
+            "mode" => mode = parse_mode(spec, flag, value)?,
+            other => bail!("{flag} {spec:?}: unknown key {other:?} (ref, mode)"),
+        }
+    }
+    let reference = reference.ok_or_else(|| anyhow!("{flag} {spec:?}: missing ref=REPO:TAG"))?;
+    Ok((reference, mode))
+}
+
+fn parse_mode(spec: &str, flag: &str, value: &str) -> Result<CacheMode> {
+    match value {
+        "min" => Ok(CacheMode::Min),
+        "max" => Ok(CacheMode::Max),
+        other => bail!("{flag} {spec:?}: mode {other:?} is not min or max"),
+    }
 }
 
 /// `key=value` fields of a local cache spec; only `type=local` is supported.
@@ -82,7 +119,12 @@ mod tests {
             parse_cache_from(&["type=local,src=a".into(), "b".into()]).unwrap(),
             [PathBuf::from("a"), PathBuf::from("b")]
         );
-        assert!(parse_cache_to(&["type=registry,ref=x".into()]).is_err());
+        assert!(parse_cache_to(&["type=gha".into()]).is_err());
+        let (reference, mode) =
+            parse_registry("type=registry,ref=reg:5000/c:main,mode=max", "--cache-to").unwrap();
+        assert_eq!(reference.to_string(), "reg:5000/c:main");
+        assert_eq!(mode, CacheMode::Max);
+        assert!(parse_registry("type=registry", "--cache-to").is_err());
         assert!(parse_cache_to(&["type=local,dest=o,mode=all".into()]).is_err());
         assert!(parse_cache_from(&["type=local".into()]).is_err());
     }

@@ -22,6 +22,7 @@ mod load;
 mod load_input;
 mod progress;
 mod progress_json;
+mod registry_cmd;
 mod save;
 mod secrets;
 mod shell_help;
@@ -79,6 +80,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Load(load) => load::run(&store, load),
         Command::Save(args) => save::run(&store, args),
         Command::Tag { source, target } => image_names::tag(&store, source, target),
+        Command::Pull(args) => registry_cmd::pull(&store, args),
+        Command::Push(args) => registry_cmd::push(&store, args),
+        Command::Login(args) => registry_cmd::login(&store, args),
+        Command::Logout { registry } => registry_cmd::logout(registry),
         Command::Rmi { force, images } => image_names::rmi(&store, images, *force),
         Command::History(args) => history::run(&store, args),
         Command::Inspect(args) => inspect::run(&store, args),

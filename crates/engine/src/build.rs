@@ -77,6 +77,7 @@ impl<'a> Build<'a> {
         outputs::check_outputs(&request.exports, request.platforms.len())?;
         let lowered = platforms::lower(store, request)?;
         cache_transfer::import_all(store, &request.cache_from, self.events);
+        cache_transfer::import_registry(store, &request.cache_from_registry, self.events);
         let build_id = new_build_id();
         let outcome = self.solve(&lowered, &build_id, run_env)?;
         self.explain_and_record(&build_id, started, &lowered.graph, &outcome);
@@ -84,12 +85,27 @@ impl<'a> Build<'a> {
         let built: Vec<BuiltImage> = images.iter().map(|i| i.image.clone()).collect();
         let stored = outputs::commit(store, &built, &request.tags)?;
         outputs::export_all(store, &built, &request.tags, &request.exports, self.events)?;
+        for destination in &request.push {
+            let summary = crate::registry_transfer::push(store, &stored, destination)?;
+            self.events.notice(Notice::Pushed {
+                destination,
+                summary: &summary,
+            });
+        }
         cache_transfer::export_all(
             store,
             &lowered.graph,
             &outcome,
             &lowered.target_ids(),
             &request.cache_to,
+            self.events,
+        )?;
+        cache_transfer::export_registry(
+            store,
+            &lowered.graph,
+            &outcome,
+            &lowered.target_ids(),
+            &request.cache_to_registry,
             self.events,
         )?;
         self.collect_garbage();

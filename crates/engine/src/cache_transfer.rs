@@ -12,7 +12,63 @@ use rbuild_solver::SolveOutcome;
 
 use crate::error::EngineError;
 use crate::events::{BuildEvents, Notice};
+use crate::registry_cache;
 use crate::request::CacheTo;
+use rbuild_oci::ImageReference;
+use rbuild_solver::cache_io::CacheMode;
+
+/// Pulls each registry cache into a scratch layout and imports it; problems are warnings.
+pub(crate) fn import_registry(store: &Store, sources: &[ImageReference], events: &dyn BuildEvents) {
+    for reference in sources {
+        let imported = store
+            .scratch_dir("registry-cache-import")
+            .map_err(EngineError::from)
+            .and_then(|scratch| {
+                let dir = scratch.path().join("cache");
+                registry_cache::pull_cache_dir(store, reference, &dir)?;
+                import_cache(store, &dir)
+                    .map_err(|e| EngineError::Unsupported(e.to_string()))
+                    .map(|summary| (scratch, dir, summary))
+            });
+        match imported {
+            Ok((_scratch, _, summary)) => events.notice(Notice::CacheImported {
+                source: std::path::Path::new(&reference.to_string()),
+                summary: &summary,
+            }),
+            Err(e) => events.notice(Notice::Warning(format!(
+                "cache {reference} not imported: {e}"
+            ))),
+        }
+    }
+}
+
+/// Exports the cache into a scratch layout and pushes it to each registry destination.
+pub(crate) fn export_registry(
+    store: &Store,
+    graph: &BuildGraph,
+    outcome: &SolveOutcome,
+    targets: &[VertexId],
+    destinations: &[(ImageReference, CacheMode)],
+    events: &dyn BuildEvents,
+) -> Result<(), EngineError> {
+    for (reference, mode) in destinations {
+        let scratch = store.scratch_dir("registry-cache-export")?;
+        let dir = scratch.path().join("cache");
+        let summary =
+            export_cache(store, graph, outcome, targets, &dir, *mode).map_err(|source| {
+                EngineError::CacheExport {
+                    dest: PathBuf::from(reference.to_string()),
+                    source,
+                }
+            })?;
+        registry_cache::push_cache_dir(store, &dir, reference)?;
+        events.notice(Notice::CacheExported {
+            dest: std::path::Path::new(&reference.to_string()),
+            summary: &summary,
+        });
+    }
+    Ok(())
+}
 
 /// Imports each cache directory; problems become warnings.
 pub(crate) fn import_all(store: &Store, sources: &[PathBuf], events: &dyn BuildEvents) {

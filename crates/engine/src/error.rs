@@ -35,6 +35,8 @@ pub enum EngineError {
         #[source]
         source: CacheIoError,
     },
+    #[error(transparent)]
+    Registry(#[from] rbuild_registry::RegistryError),
     /// The request cannot be carried out as asked (e.g. a docker archive of two platforms).
     #[error("{0}")]
     Unsupported(String),

@@ -22,6 +22,11 @@ pub enum Notice<'a> {
         dest: &'a Path,
         summary: &'a ExportSummary,
     },
+    /// The result was pushed to a registry.
+    Pushed {
+        destination: &'a ImageReference,
+        summary: &'a rbuild_registry::PushSummary,
+    },
     /// Why each step ran or where its cached result came from.
     Explanation(&'a BuildExplanation),
     /// An output was written.

@@ -16,12 +16,16 @@ mod error;
 mod events;
 mod outputs;
 mod platforms;
+mod registry_cache;
+mod registry_transfer;
 mod request;
 
 pub use build::{Build, BuildResult, PlatformImage};
 pub use error::EngineError;
 pub use events::{BuildEvents, IgnoreEvents, Notice};
 pub use platforms::first_platform_definition;
+pub use rbuild_registry::{PullSummary, PushSummary};
 pub use rbuild_solver::cache_io::CacheMode;
 pub use rbuild_solver::Export;
+pub use registry_transfer::{pull, push};
 pub use request::{BuildRequest, CacheTo, Dockerfile};

@@ -40,13 +40,11 @@ impl LoweredBuild {
 pub(crate) fn lower(store: &Store, request: &BuildRequest) -> Result<LoweredBuild, EngineError> {
     let mut merger = GraphMerger::new();
     let mut targets = Vec::with_capacity(request.platforms.len());
+    let images = StoreImages::new(store, request.pull);
     for platform in &request.platforms {
         let options = frontend_options(request, platform);
-        let definition = rbuild_frontend::build_definition(
-            &request.dockerfile.source,
-            &options,
-            &StoreImages(store),
-        )?;
+        let definition =
+            rbuild_frontend::build_definition(&request.dockerfile.source, &options, &images)?;
         let label = platform.to_string();
         let label = request.is_multi_platform().then_some(label.as_str());
         let mapping = merger
@@ -97,6 +95,6 @@ pub fn first_platform_definition(
     Ok(rbuild_frontend::build_definition(
         &request.dockerfile.source,
         &options,
-        &StoreImages(store),
+        &StoreImages::new(store, false),
     )?)
 }

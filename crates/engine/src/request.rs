@@ -33,6 +33,14 @@ pub struct BuildRequest {
     pub exports: Vec<Export>,
     pub cache_from: Vec<PathBuf>,
     pub cache_to: Vec<CacheTo>,
+    /// Registry caches to import (`--cache-from type=registry,ref=…`).
+    pub cache_from_registry: Vec<ImageReference>,
+    /// Registry caches to write (`--cache-to type=registry,ref=…`).
+    pub cache_to_registry: Vec<(ImageReference, CacheMode)>,
+    /// Pull every base image even when it is stored (`--pull`).
+    pub pull: bool,
+    /// Where the result is pushed after the build (`--push`, `type=registry`).
+    pub push: Vec<ImageReference>,
     /// Run every step even when cached.
     pub no_cache: bool,
     /// Work out why each step ran or which build it came from (`Notice::Explanation`).
@@ -61,6 +69,10 @@ impl BuildRequest {
             exports: Vec::new(),
             cache_from: Vec::new(),
             cache_to: Vec::new(),
+            cache_from_registry: Vec::new(),
+            cache_to_registry: Vec::new(),
+            pull: false,
+            push: Vec::new(),
             no_cache: false,
             explain: false,
             epoch: None,

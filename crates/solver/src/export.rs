@@ -221,16 +221,7 @@ pub fn save_stored_images(
     };
     let mut parts = Vec::with_capacity(images.len());
     for (manifest, names) in images {
-        let (config_digest, config) = crate::image::manifest_config(store, manifest)?;
-        let chain = SnapshotChain {
-            layers: config.rootfs.diff_ids.clone(),
-        };
-        let stored = ArchiveParts {
-            config_bytes: store.blobs().read(&config_digest)?,
-            chain: &chain,
-            platform: config.platform(),
-        };
-        parts.push(stored.export_image(store, names, compression)?);
+        parts.push(stored_image_parts(store, manifest, names, compression)?);
     }
     let written = match export {
         Export::Docker { dest } => {
@@ -241,6 +232,27 @@ pub fn save_stored_images(
         }
     };
     written.map_err(|e| StepFailure::Export(e.to_string()))
+}
+
+/// The parts of a stored image (manifest `manifest`) as they leave the machine: its config
+/// as stored and a blob per layer in `compression` (made once and remembered), under a
+/// manifest over those blobs, stored too. Pushing and saving use it.
+pub fn stored_image_parts(
+    store: &Store,
+    manifest: &Descriptor,
+    names: &[ImageReference],
+    compression: Compression,
+) -> Result<ExportImage, StepFailure> {
+    let (config_digest, config) = crate::image::manifest_config(store, manifest)?;
+    let chain = SnapshotChain {
+        layers: config.rootfs.diff_ids.clone(),
+    };
+    let stored = ArchiveParts {
+        config_bytes: store.blobs().read(&config_digest)?,
+        chain: &chain,
+        platform: config.platform(),
+    };
+    stored.export_image(store, names, compression)
 }
 
 /// Puts the config and a manifest over `layers` into the blob store.

@@ -29,7 +29,8 @@ mod solve_tests;
 pub use context::{BuildContexts, MAIN_CONTEXT};
 pub use error::{cause_chain, SolveError, StepFailure};
 pub use export::{
-    commit_index_to_store, commit_to_store, export_images, save_stored_images, Export,
+    commit_index_to_store, commit_to_store, export_images, save_stored_images, stored_image_parts,
+    Export,
 };
 pub use image::{
     assemble_image, image_chain, manifest_config, resolve_local_image, rfc3339, BuiltImage,

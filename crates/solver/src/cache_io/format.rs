@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::CacheIoError;
 
 pub(super) const CONFIG_MEDIA_TYPE: &str = "application/vnd.rbuild.cache.config.v1+json";
+/// The manifest's `artifactType`: registries that take images take it as an artifact.
+pub(super) const ARTIFACT_TYPE: &str = "application/vnd.rbuild.cache.v1";
 pub(super) const FORMAT_VERSION: u32 = 1;
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Documents (index, manifest, cache document) larger than this are refused.
@@ -102,6 +104,7 @@ impl CacheDir {
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": media_types::OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
             "config": config,
             "layers": layers,
         });
