@@ -107,6 +107,14 @@ fn print_check(report: &CheckReport) {
             "layer records missing their blob",
             report.dangling_layer_blobs.len(),
         ),
+        (
+            "snapshots that no longer give their layer",
+            report.altered_snapshots.len(),
+        ),
+        (
+            "layer blobs that are not their layer or hold unsafe entries",
+            report.bad_layer_blobs.len(),
+        ),
         ("broken image names", report.broken_images.len()),
         (
             "cache records with unavailable layers",
