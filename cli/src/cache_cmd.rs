@@ -97,7 +97,7 @@ fn check(store: &Store, repair: bool) -> Result<()> {
 
 fn print_check(report: &CheckReport) {
     println!("verified {} blobs", report.blobs_verified);
-    let findings: [(&str, usize); 6] = [
+    let findings: [(&str, usize); 8] = [
         ("corrupt blobs", report.corrupt_blobs.len()),
         (
             "snapshots missing their directory",
