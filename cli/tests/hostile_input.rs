@@ -35,6 +35,9 @@ struct Place {
 
 type Steps = Vec<(Vec<String>, Expect)>;
 
+/// A named case: sets up its inputs in a `Place` and says what to run.
+type Case = (&'static str, fn(&Place) -> Steps);
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -102,7 +105,7 @@ fn outside_name(place: &Place, name: &str) -> String {
     path(&place.outside.join(name))
 }
 
-fn dockerfile_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
+fn dockerfile_cases() -> Vec<Case> {
     vec![
         ("env nested 9000 deep", |p| {
             let df = format!("FROM busybox\nENV X={}\n", nested(9000));
@@ -229,7 +232,7 @@ fn dockerfile_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
     ]
 }
 
-fn context_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
+fn context_cases() -> Vec<Case> {
     vec![
         ("context 1000 directories deep", |p| {
             deep_dirs(&p.case, 1000);
@@ -342,7 +345,7 @@ fn context_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
     ]
 }
 
-fn archive_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
+fn archive_cases() -> Vec<Case> {
     vec![
         ("layer entry climbing out", |p| {
             load_layer(p, &[file("../../escape", "x")], Fails("layer 1"))
@@ -401,7 +404,7 @@ fn archive_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
             let layout = p.case.join("layout");
             // Content no earlier case stored: the store cannot already hold the real blob.
             let bytes = layer(&[file("only-in-this-case", "a")]);
-            oci_layout(&layout, &[bytes.clone()], None);
+            oci_layout(&layout, std::slice::from_ref(&bytes), None);
             let blob = layout.join("blobs/sha256").join(&sha(&bytes)[7..]);
             fs::write(blob, layer(&[file("b", "b")])).unwrap();
             load(p, &layout, Fails("digest"))
@@ -448,7 +451,7 @@ fn archive_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
         ("blob path that is a symlink out", |p| {
             let layout = p.case.join("layout");
             let bytes = layer(&[file("only-in-the-symlink-case", "a")]);
-            oci_layout(&layout, &[bytes.clone()], None);
+            oci_layout(&layout, std::slice::from_ref(&bytes), None);
             let blob = layout.join("blobs/sha256").join(&sha(&bytes)[7..]);
             fs::remove_file(&blob).unwrap();
             make_symlink(p.outside.join("victim"), &blob).unwrap();
@@ -524,7 +527,7 @@ fn archive_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
     ]
 }
 
-fn cache_cases() -> Vec<(&'static str, fn(&Place) -> Steps)> {
+fn cache_cases() -> Vec<Case> {
     vec![
         ("cache layer climbing out", |p| {
             let cache = p.case.join("cache");
