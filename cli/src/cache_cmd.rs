@@ -97,7 +97,7 @@ fn check(store: &Store, repair: bool) -> Result<()> {
 
 fn print_check(report: &CheckReport) {
     println!("verified {} blobs", report.blobs_verified);
-    let findings: [(&str, usize); 6] = [
+    let findings: [(&str, usize); 8] = [
         ("corrupt blobs", report.corrupt_blobs.len()),
         (
             "snapshots missing their directory",
@@ -106,6 +106,14 @@ fn print_check(report: &CheckReport) {
         (
             "layer records missing their blob",
             report.dangling_layer_blobs.len(),
+        ),
+        (
+            "snapshots that no longer give their layer",
+            report.altered_snapshots.len(),
+        ),
+        (
+            "layer blobs that are not their layer or hold unsafe entries",
+            report.bad_layer_blobs.len(),
         ),
         ("broken image names", report.broken_images.len()),
         (

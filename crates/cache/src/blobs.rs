@@ -50,7 +50,8 @@ impl BlobStore {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading content for blob", writer.path(), e)),
+                // The reader's fault, not the temp file's: its own error names its source.
+                Err(e) => return Err(StoreError::SourceRead(e)),
             };
             writer
                 .write_all(&buffer[..n])

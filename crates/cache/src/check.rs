@@ -1,6 +1,6 @@
 //! `Store::check`: verifies that the store is consistent — every blob matches its digest,
-//! every snapshot row has its directory (and every directory its row), every layer blob row
-//! its blob, every image name its documents, every cache record an available chain — and,
+//! every snapshot row has its directory (and every directory its row) and a snapshot built
+//! here still gives its layer, every layer blob row its blob and that blob its layer, every image name its documents, every cache record an available chain — and,
 //! with repair, drops whatever is broken so the next build simply rebuilds it.
 //!
 //! The findings are computed under the store write lock, so concurrent commits are never
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use rbuild_oci::{Digest, DigestingWriter};
 use rusqlite::Transaction;
 
+use crate::codec::write_snapshot_tar;
 use crate::error::{DbContext, StoreError};
 use crate::image_roots::image_roots;
 use crate::index::parse_chain;
@@ -36,6 +37,12 @@ pub struct CheckReport {
     pub orphan_snapshot_dirs: Vec<PathBuf>,
     /// Layer blob rows whose blob is missing or corrupt (blob digests).
     pub dangling_layer_blobs: Vec<Digest>,
+    /// Snapshots built here whose directory no longer gives the layer their row names
+    /// (chain ids).
+    pub altered_snapshots: Vec<Digest>,
+    /// Layer blobs that do not decompress to the layer their row names, or hold entries
+    /// no layer may hold (blob digests).
+    pub bad_layer_blobs: Vec<Digest>,
     /// Image names whose manifest, index or config is missing or corrupt.
     pub broken_images: Vec<String>,
     /// Cache keys whose chain can no longer be had.
@@ -52,6 +59,8 @@ impl CheckReport {
         !(self.corrupt_blobs.is_empty()
             && self.missing_snapshots.is_empty()
             && self.dangling_layer_blobs.is_empty()
+            && self.altered_snapshots.is_empty()
+            && self.bad_layer_blobs.is_empty()
             && self.broken_images.is_empty()
             && self.broken_records.is_empty())
     }
@@ -76,6 +85,7 @@ impl Store {
                 report.corrupt_blobs.push(digest);
             }
         }
+        self.verify_layers(&mut report)?;
         let trash = self.shared().db.write("checking the store", |tx| {
             self.check_metadata(tx, &mut report)
         })?;
@@ -85,6 +95,38 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Regenerates the tar of every snapshot built here and reads every layer blob, each
+    /// compared with the diff id its row names (outside the write lock: this reads a lot).
+    fn verify_layers(&self, report: &mut CheckReport) -> Result<(), StoreError> {
+        let (snapshots, layer_blobs) = self.shared().db.read("listing layers", |c| {
+            Ok((all_snapshots(c)?, all_layer_blobs(c)?))
+        })?;
+        for row in snapshots.iter().filter(|row| row.regenerable) {
+            let dir = self.shared().layout.snapshot(&row.chain_id);
+            let mut digesting = DigestingWriter::new(io::sink());
+            let written = write_snapshot_tar(&dir, row.epoch, &mut digesting);
+            let (_, actual, _) = digesting.finish();
+            // A directory gone meanwhile (prune) is the metadata check's business.
+            if dir.is_dir() && (written.is_err() || actual != row.diff_id) {
+                report.altered_snapshots.push(row.chain_id.clone());
+            }
+        }
+        let corrupt: HashSet<&Digest> = report.corrupt_blobs.iter().collect();
+        for row in layer_blobs {
+            if corrupt.contains(&row.digest) || !self.shared().layout.blob(&row.digest).is_file() {
+                continue;
+            }
+            let intact = matches!(
+                self.layers().read_layer_blob(&row.digest),
+                Ok((actual, _)) if actual == row.diff_id
+            );
+            if !intact && !report.bad_layer_blobs.contains(&row.digest) {
+                report.bad_layer_blobs.push(row.digest);
+            }
+        }
+        Ok(())
     }
 
     fn blob_intact(&self, digest: &Digest) -> Result<bool, StoreError> {
@@ -113,6 +155,19 @@ impl Store {
                 self.blobs().remove(digest)?;
             }
         }
+        let mut trash = Vec::new();
+        if repair {
+            for chain_id in &report.altered_snapshots {
+                delete_snapshot(tx, chain_id).db("dropping an altered snapshot")?;
+                let dir = layout.snapshot(chain_id);
+                if dir.is_dir() {
+                    trash.push(self.shared().staging.move_aside(&dir, "altered-snapshot")?);
+                }
+            }
+            for digest in &report.bad_layer_blobs {
+                delete_layer_blobs_of(tx, digest).db("dropping a bad layer blob row")?;
+            }
+        }
         let rows = all_snapshots(tx).db("listing snapshots")?;
         let recorded: HashSet<Digest> = rows.iter().map(|row| row.chain_id.clone()).collect();
         for row in rows {
@@ -123,7 +178,6 @@ impl Store {
                 report.missing_snapshots.push(row.chain_id);
             }
         }
-        let mut trash = Vec::new();
         for orphan in unrecorded_snapshot_dirs(layout, &recorded)? {
             if repair {
                 trash.push(

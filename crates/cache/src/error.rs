@@ -40,6 +40,8 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    #[error("reading the content to store: {0}")]
+    SourceRead(#[source] io::Error),
     #[error("reading layer tar: {0}")]
     LayerStream(#[source] io::Error),
     #[error("unsupported layer media type {0:?}")]

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
@@ -76,8 +76,16 @@ fn copy_tree(source: &Path, dest: &Path) -> io::Result<()> {
             .strip_prefix(source)
             .map_err(io::Error::other)?;
         let target = dest.join(relative);
-        let meta = entry.path().symlink_metadata()?;
-        copy_entry(entry.path(), &target, &meta)?;
+        // A whiteout with nothing below it to hide (a stray `.wh.x` in a layer) is listed
+        // by the overlay yet not there, or shows as the 0/0 device itself: no entry.
+        let meta = match entry.path().symlink_metadata() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+            Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == 0 => continue,
+            Ok(meta) => meta,
+        };
+        copy_entry(entry.path(), &target, &meta)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", relative.display())))?;
         if meta.is_dir() {
             directories.push((target, meta));
         } else {

@@ -20,3 +20,6 @@ pub(crate) use tar_write::write_snapshot_tar;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -389,3 +389,36 @@ fn verified_blob_layers_reject_a_wrong_diff_id_and_record_a_right_one() {
     assert!(other.layers().has_layer_blob(&chain.layers[0]).unwrap());
     assert_eq!(other.layers().lower_dirs(&chain).unwrap().len(), 1);
 }
+
+#[test]
+fn check_finds_and_repair_drops_altered_snapshots_and_bad_layer_blobs() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let chain = commit_files(&store, &SnapshotChain::default(), &[("f", b"one")], None);
+    let chain_id = chain.chain_id().unwrap();
+    assert!(store.check(false).unwrap().is_clean());
+    fs::write(store.shared().layout.snapshot(&chain_id).join("f"), b"two").unwrap();
+    // A layer blob recorded (unverified) as a layer it is not.
+    let tar = {
+        let mut tar = Vec::new();
+        store.layers().write_layer_tar(&chain, 0, &mut tar).ok();
+        tar
+    };
+    let (digest, size) = store.blobs().ingest(&mut tar.as_slice(), None).unwrap();
+    let wrong = Digest::of(b"some other layer");
+    let blob =
+        crate::descriptor::descriptor(Compression::None.media_type(), size, &digest).unwrap();
+    store.layers().add_blob_layer(&wrong, &blob).unwrap();
+    let report = store.check(false).unwrap();
+    assert_eq!(report.altered_snapshots, vec![chain_id.clone()]);
+    assert_eq!(report.bad_layer_blobs, vec![digest]);
+    assert!(report.is_damaged());
+    let repaired = store.check(true).unwrap();
+    assert!(
+        repaired.is_damaged(),
+        "the repair run reports what it removed"
+    );
+    let after = store.check(false).unwrap();
+    assert!(after.is_clean(), "{after:?}");
+    assert!(!store.shared().layout.snapshot(&chain_id).exists());
+}
