@@ -56,9 +56,10 @@ impl Compression {
     pub(crate) fn encoder<W: Write>(self, inner: W) -> io::Result<LayerEncoder<W>> {
         Ok(match self {
             Compression::None => LayerEncoder::Plain(inner),
-            Compression::Gzip => {
-                LayerEncoder::Gzip(ParallelGzEncoder::new(inner, flate2::Compression::default()))
-            }
+            Compression::Gzip => LayerEncoder::Gzip(ParallelGzEncoder::new(
+                inner,
+                flate2::Compression::default(),
+            )),
             Compression::Zstd => LayerEncoder::Zstd(zstd::Encoder::new(inner, ZSTD_LEVEL)?),
         })
     }

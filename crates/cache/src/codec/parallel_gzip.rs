@@ -207,7 +207,11 @@ mod tests {
         decoder.read_to_end(&mut output).unwrap();
         let mut rest = Vec::new();
         decoder.into_inner().read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "{} bytes after the gzip member", rest.len());
+        assert!(
+            rest.is_empty(),
+            "{} bytes after the gzip member",
+            rest.len()
+        );
         output
     }
 
@@ -249,7 +253,9 @@ mod tests {
         }
         let mut encoder = ParallelGzEncoder::with_workers(Full, flate2::Compression::fast(), 2);
         let input = mixed_input(3 * CHUNK);
-        let result = encoder.write_all(&input).and_then(|()| encoder.finish().map(drop));
+        let result = encoder
+            .write_all(&input)
+            .and_then(|()| encoder.finish().map(drop));
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::StorageFull);
     }
 }
