@@ -2,13 +2,14 @@
 //! compressing writer, and a reader that detects the compression of a layer blob by its
 //! magic bytes.
 //!
-//! Single-threaded on purpose; parallel compression is a separate, later concern.
+//! Gzip is compressed on several threads (`parallel_gzip`); zstd on one.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use rbuild_oci::media_types;
+
+use super::parallel_gzip::ParallelGzEncoder;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -55,9 +56,10 @@ impl Compression {
     pub(crate) fn encoder<W: Write>(self, inner: W) -> io::Result<LayerEncoder<W>> {
         Ok(match self {
             Compression::None => LayerEncoder::Plain(inner),
-            Compression::Gzip => {
-                LayerEncoder::Gzip(GzEncoder::new(inner, flate2::Compression::default()))
-            }
+            Compression::Gzip => LayerEncoder::Gzip(ParallelGzEncoder::new(
+                inner,
+                flate2::Compression::default(),
+            )),
             Compression::Zstd => LayerEncoder::Zstd(zstd::Encoder::new(inner, ZSTD_LEVEL)?),
         })
     }
@@ -65,7 +67,7 @@ impl Compression {
 
 pub(crate) enum LayerEncoder<W: Write> {
     Plain(W),
-    Gzip(GzEncoder<W>),
+    Gzip(ParallelGzEncoder<W>),
     Zstd(zstd::Encoder<'static, W>),
 }
 

@@ -5,6 +5,7 @@
 //! layer store's concern.
 
 mod compression;
+mod parallel_gzip;
 mod scoped_dir;
 mod tar_check;
 mod tar_header;
