@@ -345,7 +345,10 @@ fn fetch_blob(
                 actual,
             })
         }
-        Err(rbuild_cache::StoreError::Io { source, .. }) => Err(RegistryError::Unreachable {
+        Err(
+            rbuild_cache::StoreError::Io { source, .. }
+            | rbuild_cache::StoreError::SourceRead(source),
+        ) => Err(RegistryError::Unreachable {
             registry: client.registry().to_string(),
             reference: client.reference().to_string(),
             cause: format!("download of blob {digest} broke off: {source}"),
