@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::args::HistoryArgs;
 use crate::go_template::Template;
 use crate::image_lookup;
-use crate::images::{human_size, print_table};
+use crate::images::{human_size, print_table, short_id};
 
 /// One history entry, with the size of the layer it made (0 for metadata).
 struct HistoryRow {
@@ -33,7 +33,7 @@ pub fn run(store: &Store, args: &HistoryArgs) -> Result<()> {
     let now = unix_now();
     if args.quiet {
         for row in &rows {
-            println!("{}", short(&row.id, args.no_trunc));
+            println!("{}", short_id(&row.id, args.no_trunc));
         }
         return Ok(());
     }
@@ -41,7 +41,7 @@ pub fn run(store: &Store, args: &HistoryArgs) -> Result<()> {
         let template = Template::parse(format)?;
         for row in &rows {
             let value = json!({
-                "ID": short(&row.id, args.no_trunc),
+                "ID": short_id(&row.id, args.no_trunc),
                 "CreatedSince": since(row.created.as_deref(), now),
                 "CreatedAt": row.created.clone().unwrap_or_default(),
                 "CreatedBy": row.created_by,
@@ -57,7 +57,7 @@ pub fn run(store: &Store, args: &HistoryArgs) -> Result<()> {
         .to_vec()];
     for row in &rows {
         table.push(vec![
-            short(&row.id, args.no_trunc),
+            short_id(&row.id, args.no_trunc),
             since(row.created.as_deref(), now),
             truncate(&row.created_by, args.no_trunc),
             human_size(row.size),
@@ -95,13 +95,6 @@ fn rows(store: &Store, config: &ImageConfig, image_id: &str) -> Vec<HistoryRow> 
         top.id = image_id.to_string();
     }
     rows
-}
-
-fn short(id: &str, no_trunc: bool) -> String {
-    match id.strip_prefix("sha256:") {
-        Some(hex) if !no_trunc => hex.chars().take(12).collect(),
-        _ => id.to_string(),
-    }
 }
 
 /// Docker cuts CREATED BY to 45 characters, ending in `…`.
@@ -177,6 +170,5 @@ mod tests {
         assert_eq!(cut.chars().count(), CREATED_BY_WIDTH);
         assert!(cut.ends_with('…'));
         assert_eq!(truncate(long, true), long);
-        assert_eq!(short("sha256:0123456789abcdef", false), "0123456789ab");
     }
 }

@@ -129,7 +129,7 @@ impl ImageRow {
 }
 
 /// `sha256:` and 12 hex digits, as docker shortens ids (the full id with `--no-trunc`).
-fn short_id(id: &str, no_trunc: bool) -> String {
+pub(crate) fn short_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         return id.to_string();
     }
@@ -207,5 +207,10 @@ mod tests {
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(4_261_000), "4.261MB");
         assert_eq!(human_size(1_500), "1.5kB");
+        assert_eq!(
+            super::short_id("sha256:0123456789abcdef", false),
+            "0123456789ab"
+        );
+        assert_eq!(super::short_id("<missing>", false), "<missing>");
     }
 }

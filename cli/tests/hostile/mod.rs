@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod archive_cases;
+pub mod case;
+
 use std::fs;
 use std::path::Path;
 

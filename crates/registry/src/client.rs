@@ -14,7 +14,9 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{StatusCode, Url};
 
 use crate::challenge::{parse_challenges, Challenge};
-use crate::credentials::Credential;
+use rbuild_oci::ImageReference;
+
+use crate::credentials::{Credential, CredentialStore};
 use crate::error::RegistryError;
 use crate::settings::RegistrySettings;
 
@@ -45,6 +47,23 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
+    /// Connects to the registry `reference` names itself (no mirror), with the credential
+    /// stored for it.
+    pub fn for_reference(
+        settings: &RegistrySettings,
+        reference: &ImageReference,
+    ) -> Result<RegistryClient, RegistryError> {
+        let registry = reference.domain();
+        let credential = CredentialStore::open_default()?.get(registry)?;
+        RegistryClient::connect(
+            settings,
+            registry,
+            registry,
+            credential,
+            &reference.to_string(),
+        )
+    }
+
     /// Connects to `host` (an endpoint of `registry`: itself or a mirror, optionally with
     /// an `http://` or `https://` prefix).
     pub fn connect(

@@ -173,15 +173,7 @@ pub fn pull_artifact(
     reference: &ImageReference,
 ) -> Result<(Descriptor, Vec<u8>), RegistryError> {
     let _lease = store.lease()?;
-    let registry = reference.domain();
-    let credential = CredentialStore::open_default()?.get(registry)?;
-    let client = RegistryClient::connect(
-        settings,
-        registry,
-        registry,
-        credential,
-        &reference.to_string(),
-    )?;
+    let client = RegistryClient::for_reference(settings, reference)?;
     let repository = reference.path();
     let wanted = reference.digest().map_or_else(
         || reference.tag().unwrap_or("latest").to_string(),

@@ -15,7 +15,6 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::{StatusCode, Url};
 
 use crate::client::{RegistryClient, Scope};
-use crate::credentials::CredentialStore;
 use crate::error::RegistryError;
 use crate::pull::header_digest;
 use crate::settings::RegistrySettings;
@@ -59,15 +58,7 @@ pub fn push_image(
     target: &PushTarget,
     mount_from: &[String],
 ) -> Result<PushSummary, RegistryError> {
-    let registry = reference.domain();
-    let credential = CredentialStore::open_default()?.get(registry)?;
-    let client = RegistryClient::connect(
-        settings,
-        registry,
-        registry,
-        credential,
-        &reference.to_string(),
-    )?;
+    let client = RegistryClient::for_reference(settings, reference)?;
     let pusher = Pusher {
         store,
         client: &client,
