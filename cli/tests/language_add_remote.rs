@@ -126,8 +126,14 @@ impl GitDaemon {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // The daemon binary itself, not the `git daemon` wrapper: killing the wrapper would
+        // leave its git-daemon child serving after the test.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg(format!("--base-path={}", base.path().display()))
             .arg("--listen=127.0.0.1")
