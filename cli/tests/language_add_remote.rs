@@ -132,7 +132,9 @@ impl GitDaemon {
             .arg("--exec-path")
             .output()
             .expect("git --exec-path");
-        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+            .trim()
+            .to_string();
         let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg(format!("--base-path={}", base.path().display()))
