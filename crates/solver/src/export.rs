@@ -300,4 +300,10 @@ impl BlobSource for StoreBlobs<'_> {
             .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
         Ok(Box::new(file))
     }
+
+    /// The store checks every blob against its digest when it is written, and `cache
+    /// check` re-reads them at rest.
+    fn content_verified(&self) -> bool {
+        true
+    }
 }

@@ -29,6 +29,13 @@ use tar_sink::TarSink;
 pub trait BlobSource {
     /// The content of the blob `descriptor` points at. It is verified while written.
     fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>>;
+
+    /// Whether `open_blob` serves content already checked against its digest (a
+    /// content-addressed store that verified every blob when it entered). Writers then
+    /// check sizes only instead of hashing each blob again.
+    fn content_verified(&self) -> bool {
+        false
+    }
 }
 
 /// One image to write: its documents as bytes, its layers as descriptors of blobs the

@@ -134,6 +134,9 @@ fn open_source<'b>(
         .map_err(|e| source_error(e, &digest))?;
     let location = format!("blob source, {digest}");
     let verified = VerifyingReader::new(reader, digest.clone(), Some(blob.size()), location);
+    if blobs.content_verified() {
+        return Ok((digest, verified.already_verified()));
+    }
     Ok((digest, verified))
 }
 

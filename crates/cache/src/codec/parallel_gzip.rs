@@ -5,7 +5,10 @@
 //!
 //! Chunk boundaries depend only on the byte count, and each chunk is deflated on its own
 //! (no dictionary carried over), so the output is the same for every thread count and
-//! timing. At most a few chunks per thread are in flight, so memory stays bounded however
+//! timing. A chunk whose two probe windows (its first and last 32 KiB) deflate to no less
+//! than 99% of their size — random, encrypted or already compressed bytes — is written as
+//! stored blocks instead: deflate spends most of its time on such data and gains nothing.
+//! The probe depends only on the chunk's bytes, so this keeps the output deterministic. At most a few chunks per thread are in flight, so memory stays bounded however
 //! long the stream is. It does not decompress; any gzip reader does that.
 
 use std::collections::VecDeque;
@@ -19,6 +22,11 @@ use flate2::{Compress, Crc, FlushCompress, Status};
 pub(crate) const CHUNK: usize = 1 << 20;
 /// Chunks in flight per worker thread before the writer waits for the oldest.
 const IN_FLIGHT_PER_WORKER: usize = 2;
+/// Bytes deflated from each end of a chunk to decide whether the chunk is worth deflating.
+const PROBE: usize = 32 << 10;
+/// A probe that keeps more than this many parts per thousand of its size marks its chunk
+/// incompressible.
+const INCOMPRESSIBLE_PER_MILLE: usize = 990;
 /// A gzip header: magic, deflate, no flags, no mtime, no extra flags, OS "unknown".
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
@@ -148,6 +156,35 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
 fn deflate_chunk(input: &[u8], level: flate2::Compression, flush: FlushCompress) -> Deflated {
     let mut crc = Crc::new();
     crc.update(input);
+    let level = if level.level() > 0 && incompressible(input)? {
+        flate2::Compression::none()
+    } else {
+        level
+    };
+    Ok((raw_deflate(input, level, flush)?, crc))
+}
+
+/// Whether both ends of `chunk` deflate (fastest level) to at least 99% of their size.
+/// Chunks too short to probe are deflated.
+fn incompressible(chunk: &[u8]) -> io::Result<bool> {
+    if chunk.len() < 2 * PROBE {
+        return Ok(false);
+    }
+    for window in [&chunk[..PROBE], &chunk[chunk.len() - PROBE..]] {
+        let deflated = raw_deflate(window, flate2::Compression::fast(), FlushCompress::Finish)?;
+        if deflated.len() * 1000 < window.len() * INCOMPRESSIBLE_PER_MILLE {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Raw deflate of `input` at `level`, ended by `flush`.
+fn raw_deflate(
+    input: &[u8],
+    level: flate2::Compression,
+    flush: FlushCompress,
+) -> io::Result<Vec<u8>> {
     let mut compress = Compress::new(level, false);
     let mut out = Vec::with_capacity(input.len() + input.len() / 16 + 64);
     loop {
@@ -161,7 +198,7 @@ fn deflate_chunk(input: &[u8], level: flate2::Compression, flush: FlushCompress)
             _ => all_in && out.len() < out.capacity(),
         };
         if done {
-            return Ok((out, crc));
+            return Ok(out);
         }
         out.reserve(out.capacity().max(64));
     }
@@ -238,6 +275,35 @@ mod tests {
         let gzip = compress(&input, 2);
         assert!(gzip.len() < input.len() / 50, "{} bytes", gzip.len());
         assert_eq!(gunzip(&gzip), input);
+    }
+
+    #[test]
+    fn random_chunks_are_stored_and_compressible_ones_deflated() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random: Vec<u8> = (0..2 * CHUNK)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        random.extend(b"compressible text ".repeat(CHUNK / 8));
+        let gzip = compress(&random, 2);
+        assert_eq!(gunzip(&gzip), random);
+        // Stored random chunks cost a few header bytes per 64 KiB block; the text deflates.
+        let stored_overhead = 2 * CHUNK / 65_535 * 5 + 64;
+        assert!(
+            gzip.len() <= 2 * CHUNK + stored_overhead + CHUNK / 20,
+            "{}",
+            gzip.len()
+        );
+        assert!(incompressible(&random[..CHUNK]).unwrap());
+        assert!(!incompressible(&random[2 * CHUNK..3 * CHUNK]).unwrap());
+        // A chunk that is random at one end only is still deflated.
+        let mut half = random[..CHUNK / 2].to_vec();
+        half.extend(&random[2 * CHUNK..2 * CHUNK + CHUNK / 2]);
+        assert!(!incompressible(&half).unwrap());
     }
 
     #[test]
