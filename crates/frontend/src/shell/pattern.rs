@@ -151,12 +151,66 @@ impl ShellPattern {
     }
 
     /// The leftmost match starting at or after `from`, longest at that start (char indices).
+    ///
+    /// One pass over `chars` (linear, not quadratic, in the value's length): an NFA
+    /// simulation whose threads remember where they started. Where two threads reach the
+    /// same state the earlier start is kept — their futures are the same and the leftmost
+    /// match wins — and once a match is found, threads that started later are dropped.
     fn find_from(&self, chars: &[char], from: usize) -> Option<(usize, usize)> {
-        (from..=chars.len()).find_map(|start| {
-            match_lengths(&self.tokens, &chars[start..])
-                .last()
-                .map(|len| (start, start + len))
-        })
+        let accept = self.tokens.len();
+        let mut starts: Vec<Option<usize>> = vec![None; accept + 1];
+        let mut best: Option<(usize, usize)> = None;
+        for pos in from..=chars.len() {
+            if best.is_none() && starts[0].is_none() {
+                starts[0] = Some(pos);
+            }
+            close_over_runs_from(&self.tokens, &mut starts);
+            if let Some(start) = starts[accept] {
+                // An earlier start beats the match so far; the same start, ending later,
+                // is longer.
+                if best.is_none_or(|(best_start, _)| start <= best_start) {
+                    best = Some((start, pos));
+                }
+            }
+            if let Some((best_start, _)) = best {
+                for thread in starts.iter_mut() {
+                    if thread.is_some_and(|start| start > best_start) {
+                        *thread = None;
+                    }
+                }
+                if starts.iter().all(Option::is_none) {
+                    break;
+                }
+            }
+            let Some(&ch) = chars.get(pos) else { break };
+            starts = step_from(&self.tokens, &starts, ch);
+        }
+        best
+    }
+}
+
+/// `step` for threads that carry their start: the earliest start wins a state.
+fn step_from(tokens: &[Token], starts: &[Option<usize>], ch: char) -> Vec<Option<usize>> {
+    let mut next: Vec<Option<usize>> = vec![None; starts.len()];
+    for (state, token) in tokens.iter().enumerate() {
+        let Some(start) = starts[state] else { continue };
+        let target = match *token {
+            Token::AnyRun => state,
+            Token::AnyChar => state + 1,
+            Token::Literal(expected) if expected == ch => state + 1,
+            Token::Literal(_) => continue,
+        };
+        next[target] = Some(next[target].map_or(start, |other| other.min(start)));
+    }
+    next
+}
+
+/// `close_over_runs` for threads that carry their start.
+fn close_over_runs_from(tokens: &[Token], starts: &mut [Option<usize>]) {
+    for (state, token) in tokens.iter().enumerate() {
+        if let (Some(start), Token::AnyRun) = (starts[state], token) {
+            starts[state + 1] = Some(starts[state + 1].map_or(start, |other| other.min(start)));
+        }
     }
 }
 
@@ -289,6 +343,48 @@ mod tests {
     fn special_characters_are_literal() {
         let compiled = pattern("()[]{\\}^$.\\*\\?|\\\\");
         assert_eq!(compiled.trim_prefix("()[]{}^$.*?|\\x", false), "x");
+    }
+
+    /// The search before the single-pass one: every start, longest length at each.
+    fn find_by_every_start(compiled: &ShellPattern, chars: &[char]) -> Option<(usize, usize)> {
+        (0..=chars.len()).find_map(|start| {
+            match_lengths(&compiled.tokens, &chars[start..])
+                .last()
+                .map(|len| (start, start + len))
+        })
+    }
+
+    #[test]
+    fn the_single_pass_search_finds_what_trying_every_start_finds() {
+        let patterns = [
+            "", "a", "a*b", "*", "?", "a?c", "*b*", "b*a", "ab*", "??*a", "\\*",
+        ];
+        let values = [
+            "", "a", "b", "ab", "ba", "aab", "abcabc", "cccab", "bbbba", "xa*yb",
+        ];
+        for text in patterns {
+            let compiled = pattern(text);
+            for value in values {
+                let chars: Vec<char> = value.chars().collect();
+                assert_eq!(
+                    compiled.find_from(&chars, 0),
+                    find_by_every_start(&compiled, &chars),
+                    "pattern {text:?} in {value:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn replacing_in_a_long_value_takes_linear_time() {
+        // Quadratic search took minutes here: a thread per start, each running to the end.
+        let value = "a".repeat(1 << 20);
+        let replaced = pattern("a*b")
+            .replace(&value, "x", true, usize::MAX)
+            .unwrap();
+        assert_eq!(replaced.len(), value.len());
+        let every = pattern("a").replace(&value, "b", true, usize::MAX).unwrap();
+        assert_eq!(every, "b".repeat(1 << 20));
     }
 
     #[test]
