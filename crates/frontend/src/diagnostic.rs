@@ -108,8 +108,9 @@ impl Diagnostic {
             self.location()
         );
         if let Some(text) = &self.source_line {
+            let (text, column) = shown_part(text, self.column);
             out.push_str(&format!("\n{gutter} |\n{} | {text}", self.line));
-            out.push_str(&format!("\n{gutter} | {}", underline(text, self.column)));
+            out.push_str(&format!("\n{gutter} | {}", underline(&text, column)));
         }
         if let Some(help) = &self.help {
             out.push_str(&format!("\n{gutter} = help: {help}"));
@@ -171,6 +172,34 @@ pub fn source_line(source: &str, line: usize) -> Option<&str> {
     } else {
         text
     })
+}
+
+/// The longest source line shown whole, in characters; a longer one is cut to this many
+/// around the column (a Dockerfile line can be megabytes long).
+const SHOWN_LINE_CHARS: usize = 160;
+/// Characters kept before the column when a long line is cut.
+const SHOWN_BEFORE_COLUMN: usize = 40;
+
+/// `text` as shown under the location, and the column within what is shown: a line longer
+/// than `SHOWN_LINE_CHARS` is cut around the column, with `…` where it was cut.
+fn shown_part(text: &str, column: Option<usize>) -> (String, Option<usize>) {
+    let count = text.chars().count();
+    if count <= SHOWN_LINE_CHARS {
+        return (text.to_string(), column);
+    }
+    let at = column.map_or(0, |c| c.saturating_sub(1)).min(count);
+    let start = at.saturating_sub(SHOWN_BEFORE_COLUMN);
+    let end = (start + SHOWN_LINE_CHARS).min(count);
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(text.chars().skip(start).take(end - start));
+    if end < count {
+        shown.push('…');
+    }
+    let column = column.map(|_| at - start + 1 + usize::from(start > 0));
+    (shown, column)
 }
 
 /// Carets under the word starting at `column`, or under the whole line without a column.
@@ -274,6 +303,30 @@ mod tests {
         );
         let whole = Diagnostic::from_source("Dockerfile", "  RUN x  \r\n", 1, None, "m");
         assert!(whole.render().ends_with("1 |   RUN x  \n  |   ^^^^^"));
+    }
+
+    #[test]
+    fn a_very_long_line_is_cut_around_the_column() {
+        let long = format!("RUN {} bad {}", "x".repeat(100_000), "y".repeat(100_000));
+        let column = long.find(" bad").map(|at| at + 2);
+        let diagnostic = Diagnostic {
+            file: "Dockerfile".into(),
+            line: 3,
+            column,
+            message: "oops".into(),
+            source_line: Some(long),
+            help: None,
+        };
+        let rendered = diagnostic.render();
+        assert!(rendered.len() < 1_000, "{} bytes", rendered.len());
+        let lines: Vec<&str> = rendered.lines().collect();
+        let shown = lines[3].trim_start_matches("3 | ");
+        let carets = lines[4].trim_start_matches("  | ");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let caret_at = carets.find('^').unwrap();
+        let shown_chars: Vec<char> = shown.chars().collect();
+        let before: String = shown_chars[caret_at..caret_at + 3].iter().collect();
+        assert_eq!(before, "bad", "{shown}\n{carets}");
     }
 
     #[test]
