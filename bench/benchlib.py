@@ -109,20 +109,42 @@ class RbuildStores:
         self.template = os.path.join(work, "rbuild-template")
         quiet([rbuild, "--root", self.template, "load", BUSYBOX])
         self.count = 0
+        self.used = []
 
     def fresh(self):
         self.count += 1
         root = os.path.join(self.work, f"rbuild-store-{self.count}")
         shutil.rmtree(root, ignore_errors=True)
         quiet(["cp", "-a", self.template, root])
+        self.used.append(root)
         return root
+
+    def drop_used(self, keep=None):
+        """Deletes the stores handed out so far (but `keep`), then lets ext4 settle."""
+        for root in self.used:
+            if root != keep:
+                drop_store(root)
+        self.used = [keep] if keep else []
+        settle()
 
     def build(self, root, ctx, *extra):
         return [self.rbuild, "--root", root, "--progress", "plain", *extra, ctx]
 
 
+# ext4 skips inodes freed in the last 5 s when it allocates new ones, scanning inode tables
+# for every file created: a build that starts right after 10,000 files were deleted spends
+# most of its time there (seen with perf: ext4_create → recently_deleted). Benchmarks
+# therefore delete old stores only between cases, and wait this long after a bulk delete
+# before the next timed run.
+SETTLE_SECONDS = 6
+
+
 def drop_store(root):
     shutil.rmtree(root, ignore_errors=True)
+
+
+def settle():
+    time.sleep(SETTLE_SECONDS)
 
 
 def raise_file_limit():
