@@ -299,3 +299,31 @@ fn unavailable(why: &str) -> SandboxError {
         source: std::io::Error::from_raw_os_error(libc::ENOTSUP),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_removes_run_cgroups_of_dead_owners_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!("{CGROUP_PREFIX}{dead}-0"),
+            format!("{CGROUP_PREFIX}{dead}-7"),
+            format!("{CGROUP_PREFIX}{}-0", std::process::id()),
+            format!("{CGROUP_PREFIX}{}-0", std::os::unix::process::parent_id()),
+            format!("{CGROUP_PREFIX}not-a-pid"),
+            "user.slice".to_string(),
+        ];
+        for name in &names {
+            std::fs::create_dir(parent.path().join(name)).unwrap();
+        }
+        assert_eq!(sweep_stale(parent.path()), 2);
+        for (n, name) in names.iter().enumerate() {
+            assert_eq!(parent.path().join(name).exists(), n >= 2, "{name}");
+        }
+    }
+}
