@@ -1,4 +1,5 @@
-//! Interrupted work: SIGINT or SIGTERM during a RUN or while an output is written stops
+//! Interrupted work: SIGINT or SIGTERM during a RUN or while an output (or `rbuild save`)
+//! is written stops
 //! rbuild with 130 / 143, names the signal, leaves no output and nothing behind (no
 //! process, no mount, no cgroup, no temporary file in the store or beside the output);
 //! after a SIGKILL, the next rbuild command sweeps what the dead process left.
@@ -245,4 +246,30 @@ fn after_a_sigkill_during_a_run_the_next_command_sweeps_cgroup_and_scratch() {
 
     assert_success(&store.rbuild(&["images"]), "images");
     assert_nothing_left(&store, pid, Some(&needle));
+}
+
+#[test]
+fn sigterm_during_save_exits_143_and_writes_nothing() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let built = store.build(slow_export_context(), &["-t", "slow:1"]);
+    assert_success(&built, "build");
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("saved.tar");
+    let dest_arg = dest.display().to_string();
+    let mut save = RunningRbuild::start(store.root(), &["save", "-o", &dest_arg, "slow:1"]);
+    let pid = save.pid();
+    // The archive is staged beside the destination once its layer blob is made.
+    wait_until(
+        "the staged archive beside the destination",
+        PATIENCE,
+        || !entries_of_pid(out.path(), pid).is_empty(),
+    );
+    save.signal(libc::SIGTERM);
+    let status = save.wait(PATIENCE);
+    let stderr = save.stderr();
+    assert_eq!(status.code(), Some(143), "{status:?}\n{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    assert_eq!(entry_names(out.path()), Vec::<String>::new());
+    assert_nothing_left(&store, pid, None);
 }

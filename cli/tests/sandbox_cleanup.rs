@@ -29,8 +29,14 @@ fn background_processes_of_a_run_do_not_survive_it() {
     assert_success(&out, "background build");
     assert!(processes_with(&format!("sleep {seconds}")).is_empty());
     // Only rbuild's own paths: the machine may mount and unmount elsewhere meanwhile.
-    assert!(mounts_under(store.root()).is_empty(), "mounts left in the store");
-    assert!(mounts_under(context.path()).is_empty(), "mounts left in the context");
+    assert!(
+        mounts_under(store.root()).is_empty(),
+        "mounts left in the store"
+    );
+    assert!(
+        mounts_under(context.path()).is_empty(),
+        "mounts left in the context"
+    );
 }
 
 #[test]
@@ -78,8 +84,14 @@ fn sigint_stops_the_build_and_cleans_up() {
     );
     assert!(cgroups_of(build.id()).is_empty(), "cgroups survived");
     // Only rbuild's own paths: the machine may mount and unmount elsewhere meanwhile.
-    assert!(mounts_under(store.root()).is_empty(), "mounts left in the store");
-    assert!(mounts_under(context.path()).is_empty(), "mounts left in the context");
+    assert!(
+        mounts_under(store.root()).is_empty(),
+        "mounts left in the store"
+    );
+    assert!(
+        mounts_under(context.path()).is_empty(),
+        "mounts left in the context"
+    );
     assert!(
         temp_entries(store.root()).is_empty(),
         "temp dirs left: {:?}",
