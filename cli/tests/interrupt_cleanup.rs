@@ -1,7 +1,7 @@
 //! Interrupted work: SIGINT or SIGTERM during a RUN or while an output (or `rbuild save`)
-//! is written stops
-//! rbuild with 130 / 143, names the signal, leaves no output and nothing behind (no
-//! process, no mount, no cgroup, no temporary file in the store or beside the output);
+//! is written stops rbuild with 130 / 143, names the signal, leaves no output and nothing
+//! behind (no process, no mount, no cgroup, no temporary file in the store or beside the
+//! output);
 //! after a SIGKILL, the next rbuild command sweeps what the dead process left.
 //!
 //! Exports are made slow enough to interrupt by a layer of ~200 MB of random bytes
