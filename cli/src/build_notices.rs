@@ -51,6 +51,7 @@ fn lines(notice: &Notice<'_>) -> Vec<String> {
             summary,
         } => vec![crate::registry_cmd::push_line(destination, summary)],
         Notice::Explanation(explanation) => explain_view::render(explanation),
+        Notice::Exporting { dest } => vec![format!("exporting to {}", dest.display())],
         Notice::Exported { dest } => vec![format!("exported to {}", dest.display())],
         Notice::Named(name) => vec![format!("naming to {name} done")],
         Notice::ImageAssembled { .. } => Vec::new(),

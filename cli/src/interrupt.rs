@@ -98,9 +98,19 @@ impl Interrupts {
                 eprintln!("interrupted again: exiting now");
                 std::process::exit(128 + number);
             }
-            eprintln!("interrupted: stopping the build (press Ctrl-C again to exit at once)");
-            self.token.cancel();
+            let name = signal_name(number);
+            eprintln!("interrupted by {name}: stopping (press Ctrl-C again to exit at once)");
+            self.token.cancel_because(name);
         }
+    }
+}
+
+/// How errors name the signal that stopped the build.
+fn signal_name(number: libc::c_int) -> &'static str {
+    match number {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
     }
 }
 
@@ -130,6 +140,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(token.is_cancelled());
+        assert_eq!(token.reason(), Some("SIGTERM"));
         assert_eq!(exit_code(), Some(ExitCode::from(143)));
     }
 }

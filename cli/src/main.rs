@@ -74,6 +74,9 @@ fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let store = open_store(cli.root)?;
+    // Opening the store swept the temporary entries of rbuild processes that were killed;
+    // their run cgroups go too.
+    rbuild_exec::sweep_dead_cgroups();
     match &cli.command {
         Command::Build(build) => build::run(&store, build),
         Command::Images(args) => images::run(&store, args),

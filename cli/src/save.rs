@@ -3,7 +3,8 @@
 //!
 //! The archive is written by `rbuild_solver::save_stored_images` (atomic, deterministic);
 //! to stdout it is staged in the store's scratch space first, so a failure never leaves
-//! half an archive in a pipe's consumer's hands without an error exit.
+//! half an archive in a pipe's consumer's hands without an error exit. Ctrl-C or SIGTERM
+//! stops the write (nothing is left of it) and exits 130 / 143.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -14,7 +15,7 @@ use rbuild_oci::ImageReference;
 use rbuild_solver::{save_stored_images, Export};
 
 use crate::args::{SaveArgs, SaveFormat};
-use crate::image_lookup;
+use crate::{image_lookup, interrupt};
 
 pub fn run(store: &Store, args: &SaveArgs) -> Result<()> {
     let mut images: Vec<(Descriptor, Vec<ImageReference>)> = Vec::new();
@@ -27,12 +28,13 @@ pub fn run(store: &Store, args: &SaveArgs) -> Result<()> {
         };
         images.push((platform.manifest, names));
     }
+    let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
     let export = |dest| match args.format {
         SaveFormat::Docker => Export::Docker { dest },
         SaveFormat::Oci => Export::Oci { dest },
     };
     match &args.output {
-        Some(path) => save_stored_images(store, &images, &export(path.clone()))
+        Some(path) => save_stored_images(store, &images, &export(path.clone()), &cancel)
             .with_context(|| format!("cannot save to {}", path.display())),
         None => {
             if io::stdout().is_terminal() {
@@ -40,7 +42,7 @@ pub fn run(store: &Store, args: &SaveArgs) -> Result<()> {
             }
             let scratch = store.scratch_dir("save")?;
             let staged = scratch.path().join("archive.tar");
-            save_stored_images(store, &images, &export(staged.clone()))
+            save_stored_images(store, &images, &export(staged.clone()), &cancel)
                 .context("cannot save the images")?;
             let mut file = std::fs::File::open(&staged)?;
             let mut stdout = io::stdout().lock();

@@ -27,4 +27,7 @@ mod write;
 pub use error::ArchiveError;
 pub use image::{ArchivedImage, ArchivedLayer, SelectedImage};
 pub use image_archive::{open, ImageArchive};
-pub use write::{write_docker_archive, write_oci_archive, write_oci_dir, BlobSource, ExportImage};
+pub use write::{
+    sweep_dead_siblings, write_docker_archive, write_oci_archive, write_oci_dir, BlobSource,
+    ExportImage, StagedDir,
+};

@@ -81,7 +81,9 @@ impl Staging {
     }
 
     /// Removes entries whose owner process is gone; returns how many were removed.
-    /// Entries with names this module did not make are left alone.
+    /// Entries with names this module did not make are left alone, and one that cannot be
+    /// removed (still mounted on, say) is logged and left for a later sweep: a leftover
+    /// must never keep the store from opening.
     pub fn clear_stale(&self) -> Result<usize, StoreError> {
         let mut removed = 0;
         for entry in fs::read_dir(&self.tmp).at("listing staging directory", &self.tmp)? {
@@ -90,10 +92,15 @@ impl Staging {
             let Some(owner) = name.to_str().and_then(owner_of) else {
                 continue;
             };
-            if !owner.is_alive() {
-                let path = entry.path();
-                remove_path(&path).at("removing stale staging entry", &path)?;
-                removed += 1;
+            if owner.is_alive() {
+                continue;
+            }
+            let path = entry.path();
+            match remove_path(&path) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a dead process's staging entry")
+                }
             }
         }
         Ok(removed)

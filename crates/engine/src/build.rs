@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rbuild_cache::Store;
+use rbuild_exec::CancelToken;
 use rbuild_graph::BuildGraph;
 use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::{Digest, Platform};
@@ -16,6 +17,7 @@ use rbuild_solver::explain::{explain_build, record_build, BuildFacts, BuildIdent
 use rbuild_solver::progress::ProgressSink;
 use rbuild_solver::{
     assemble_image, BuildContexts, BuiltImage, RunEnvironment, SolveOptions, SolveOutcome, Solver,
+    StepFailure,
 };
 
 use crate::error::EngineError;
@@ -69,7 +71,10 @@ impl<'a> Build<'a> {
     }
 
     /// Runs the build. RUN steps get `run_env` (secrets, agents, limits, cancellation).
+    /// Once its token is cancelled the build stops — in a step, while an output is written,
+    /// or between stages — with `StepFailure::Interrupted`, leaving no partial output.
     pub fn run(&self, run_env: RunEnvironment) -> Result<BuildResult, EngineError> {
+        let cancel = run_env.cancel.clone();
         let (store, request) = (self.store, self.request);
         // Whatever this build looks up or writes stays safe from a concurrent prune.
         let _lease = store.lease().map_err(EngineError::Lease)?;
@@ -83,15 +88,19 @@ impl<'a> Build<'a> {
         self.explain_and_record(&build_id, started, &lowered.graph, &outcome);
         let images = self.assemble(&lowered, &outcome);
         let built: Vec<BuiltImage> = images.iter().map(|i| i.image.clone()).collect();
+        stop_if_cancelled(&cancel)?;
         let stored = outputs::commit(store, &built, &request.tags)?;
-        outputs::export_all(store, &built, &request.tags, &request.exports, self.events)?;
+        let exports = &request.exports;
+        outputs::export_all(store, &built, &request.tags, exports, self.events, &cancel)?;
         for destination in &request.push {
+            stop_if_cancelled(&cancel)?;
             let summary = crate::registry_transfer::push(store, &stored, destination)?;
             self.events.notice(Notice::Pushed {
                 destination,
                 summary: &summary,
             });
         }
+        stop_if_cancelled(&cancel)?;
         cache_transfer::export_all(
             store,
             &lowered.graph,
@@ -220,6 +229,14 @@ impl<'a> Build<'a> {
             ))),
         }
     }
+}
+
+/// The interruption, once `cancel` is cancelled: nothing more is started.
+fn stop_if_cancelled(cancel: &CancelToken) -> Result<(), EngineError> {
+    if cancel.is_cancelled() {
+        return Err(EngineError::Output(StepFailure::interrupted(cancel)));
+    }
+    Ok(())
 }
 
 fn unix_now() -> i64 {

@@ -29,6 +29,8 @@ pub enum Notice<'a> {
     },
     /// Why each step ran or where its cached result came from.
     Explanation(&'a BuildExplanation),
+    /// Writing an output starts (it may take a while: layers are compressed here).
+    Exporting { dest: &'a Path },
     /// An output was written.
     Exported { dest: &'a Path },
     /// A name now points at the result.

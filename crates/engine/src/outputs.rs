@@ -6,6 +6,7 @@
 //! crate's; this module decides only what goes where.
 
 use rbuild_cache::Store;
+use rbuild_exec::CancelToken;
 use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::ImageReference;
 use rbuild_solver::{commit_index_to_store, commit_to_store, export_images, BuiltImage, Export};
@@ -38,16 +39,21 @@ pub(crate) fn commit(
     Ok(target)
 }
 
-/// Writes every output, then reports the names.
+/// Writes every output, then reports the names. Cancelling `cancel` stops the output
+/// being written (nothing is left of it) and the ones after it.
 pub(crate) fn export_all(
     store: &Store,
     images: &[BuiltImage],
     names: &[ImageReference],
     exports: &[Export],
     events: &dyn BuildEvents,
+    cancel: &CancelToken,
 ) -> Result<(), EngineError> {
     for export in exports {
-        export_images(store, images, names, export)?;
+        events.notice(Notice::Exporting {
+            dest: export_dest(export),
+        });
+        export_images(store, images, names, export, cancel)?;
         events.notice(Notice::Exported {
             dest: export_dest(export),
         });

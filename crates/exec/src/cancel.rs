@@ -2,11 +2,12 @@
 //! Ctrl-C). Cancelling is sticky and wakes every waiter at once: a pipe whose read end
 //! becomes readable for good, which `run` polls next to the init's pidfd.
 //!
-//! This module only signals; killing the sandbox is the launcher's job.
+//! A token may carry the reason it was cancelled (`SIGINT`), so a step that stops can say
+//! why. This module only signals; killing the sandbox is the launcher's job.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustix::pipe::{pipe_with, PipeFlags};
 
@@ -19,6 +20,8 @@ pub struct CancelToken {
 #[derive(Debug)]
 struct CancelState {
     cancelled: AtomicBool,
+    /// Why it was cancelled, when the canceller said so (set before `cancelled`).
+    reason: OnceLock<String>,
     /// Becomes readable once cancelled (a byte is written and never read).
     wake_read: OwnedFd,
     wake_write: OwnedFd,
@@ -31,6 +34,7 @@ impl CancelToken {
         Ok(CancelToken {
             state: Arc::new(CancelState {
                 cancelled: AtomicBool::new(false),
+                reason: OnceLock::new(),
                 wake_read,
                 wake_write,
             }),
@@ -42,6 +46,18 @@ impl CancelToken {
         if !self.state.cancelled.swap(true, Ordering::SeqCst) {
             let _ = rustix::io::write(&self.state.wake_write, b"x");
         }
+    }
+
+    /// Cancels as `cancel` does, recording `reason` (e.g. `SIGTERM`) unless a reason was
+    /// already given.
+    pub fn cancel_because(&self, reason: &str) {
+        let _ = self.state.reason.set(reason.to_string());
+        self.cancel();
+    }
+
+    /// The reason given to `cancel_because`, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.state.reason.get().map(String::as_str)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -73,5 +89,15 @@ mod tests {
         token.cancel();
         assert!(clone.is_cancelled());
         assert!(readable(&clone) && readable(&clone), "stays readable");
+        assert_eq!(clone.reason(), None);
+    }
+
+    #[test]
+    fn the_first_reason_given_is_kept() {
+        let token = CancelToken::new().unwrap();
+        token.cancel_because("SIGTERM");
+        token.cancel_because("SIGINT");
+        assert!(token.is_cancelled());
+        assert_eq!(token.clone().reason(), Some("SIGTERM"));
     }
 }

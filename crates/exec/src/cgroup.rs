@@ -4,7 +4,9 @@
 //! when they are mounted (hybrid layouts bind them there), the unified v2 hierarchy
 //! otherwise. Run cgroups are created *below the caller's own cgroup* (never escaping the
 //! limits it runs under) as `rbuild-<pid>-<n>`, and removed when the run ends; ones left by
-//! a process that died are swept when the next run creates its own.
+//! a process that died (killed with SIGKILL) are swept — what still runs in them killed —
+//! by `sweep_dead_cgroups`, which every rbuild command calls, and when a run creates its
+//! own.
 //!
 //! This module only manages cgroup directories; joining happens in the init's `pre_exec`
 //! by writing `0` to the descriptors from `join_descriptors`.
@@ -225,22 +227,66 @@ fn member_pids(dir: &Path) -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// Removes empty run cgroups whose creating process is gone (it was killed mid-run).
-fn sweep_stale(parent: &Path) {
+/// Removes the run cgroups that processes which died left below this process's own
+/// cgroups, killing whatever still runs in them. Returns how many were removed; nothing
+/// here fails a command (what cannot be removed is logged and tried again next time).
+pub fn sweep_dead_cgroups() -> usize {
+    match detect() {
+        Some(Hierarchy::V1 { memory, pids }) => memory
+            .iter()
+            .chain(pids.iter())
+            .map(|p| sweep_stale(p))
+            .sum(),
+        Some(Hierarchy::V2 { parent }) => sweep_stale(&parent),
+        None => 0,
+    }
+}
+
+/// How long the sweep waits for the processes of a dead owner's cgroup to die.
+const SWEEP_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Removes run cgroups below `parent` whose creating process is gone (it was killed
+/// mid-run); returns how many were removed.
+fn sweep_stale(parent: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(owner) = name
             .to_str()
             .and_then(|n| n.strip_prefix(CGROUP_PREFIX))
             .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
         };
-        if !Path::new("/proc").join(owner).exists() {
-            let _ = std::fs::remove_dir(entry.path());
+        if owner != std::process::id() && !Path::new("/proc").join(owner.to_string()).exists() {
+            removed += usize::from(remove_orphan(&entry.path()));
+        }
+    }
+    removed
+}
+
+/// Removes the cgroup `dir` of a dead owner, SIGKILLing what is left in it first.
+fn remove_orphan(dir: &Path) -> bool {
+    let deadline = Instant::now() + SWEEP_PATIENCE;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(e) if Instant::now() >= deadline => {
+                tracing::warn!(cgroup = %dir.display(), error = %e, "cannot remove a dead run's cgroup");
+                return false;
+            }
+            Err(_) => {
+                for pid in member_pids(dir) {
+                    // SAFETY: as in `kill_all`: a member's pid is not reused while it is one.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }
@@ -251,5 +297,33 @@ fn unavailable(why: &str) -> SandboxError {
         path: "/sys/fs/cgroup".into(),
         detail: Some(format!("resource limits need cgroups: {why}")),
         source: std::io::Error::from_raw_os_error(libc::ENOTSUP),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_removes_run_cgroups_of_dead_owners_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!("{CGROUP_PREFIX}{dead}-0"),
+            format!("{CGROUP_PREFIX}{dead}-7"),
+            format!("{CGROUP_PREFIX}{}-0", std::process::id()),
+            format!("{CGROUP_PREFIX}{}-0", std::os::unix::process::parent_id()),
+            format!("{CGROUP_PREFIX}not-a-pid"),
+            "user.slice".to_string(),
+        ];
+        for name in &names {
+            std::fs::create_dir(parent.path().join(name)).unwrap();
+        }
+        assert_eq!(sweep_stale(parent.path()), 2);
+        for (n, name) in names.iter().enumerate() {
+            assert_eq!(parent.path().join(name).exists(), n >= 2, "{name}");
+        }
     }
 }

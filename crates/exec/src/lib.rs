@@ -52,6 +52,7 @@ mod stubs;
 mod user_db;
 
 pub use cancel::CancelToken;
+pub use cgroup::sweep_dead_cgroups;
 pub use emulation::{
     check_architecture, emulated_architectures, EmulatedArchitecture, EmulationError,
 };

@@ -5,7 +5,7 @@ use crate::graph::{SourceLocation, VertexId};
 
 /// A failed build: which step, where it came from, and the cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: {cause}")]
+#[error("{}{cause}", step_prefix(name))]
 pub struct SolveError {
     pub vertex: Option<VertexId>,
     /// The vertex's display name (`[2/4] RUN make`), empty when no vertex is involved.
@@ -33,8 +33,9 @@ pub enum StepFailure {
     Remote(#[from] crate::remote::RemoteError),
     #[error(transparent)]
     Emulation(#[from] rbuild_exec::EmulationError),
-    #[error("the build was interrupted")]
-    Interrupted,
+    /// Cancelled from outside (Ctrl-C, SIGTERM); `reason` names the signal when known.
+    #[error("interrupted{}", reason.as_deref().map(|r| format!(" by {r}")).unwrap_or_default())]
+    Interrupted { reason: Option<String> },
     #[error("{0}")]
     Store(#[from] rbuild_cache::StoreError),
     #[error("{0}")]
@@ -53,6 +54,24 @@ pub enum StepFailure {
     Image { reference: String, message: String },
     #[error("{0}")]
     Export(String),
+}
+
+impl StepFailure {
+    /// The failure of work that stopped because `cancel` was cancelled, with its reason.
+    pub fn interrupted(cancel: &rbuild_exec::CancelToken) -> StepFailure {
+        StepFailure::Interrupted {
+            reason: cancel.reason().map(str::to_string),
+        }
+    }
+}
+
+/// `name: ` before a step's cause; nothing for an error not tied to a step.
+fn step_prefix(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!("{name}: ")
+    }
 }
 
 impl SolveError {

@@ -5,13 +5,19 @@
 //!
 //! Layers leave the machine compressed only here: the store keeps snapshots and makes (and
 //! remembers) a compressed blob the first time a layer is exported.
+//!
+//! An export stops when its `CancelToken` is cancelled — while a layer is compressed, while
+//! blobs stream into the archive, between files of a root filesystem — and fails with
+//! `StepFailure::Interrupted`; the writers remove the partial output.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
 use rbuild_archive::{BlobSource, ExportImage};
 use rbuild_cache::{Compression, SnapshotChain, Store};
+use rbuild_exec::CancelToken;
 use rbuild_oci::oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 use rbuild_oci::{
     descriptor, descriptor_digest, media_types, platform_index, Digest, ImageReference, Platform,
@@ -55,19 +61,32 @@ fn export_image(
     image: &BuiltImage,
     names: &[ImageReference],
     export: &Export,
+    cancel: &CancelToken,
 ) -> Result<(), StepFailure> {
+    let blobs = StoreBlobs { store, cancel };
     match export {
         Export::Oci { dest } => {
-            let export = export_image_parts(store, image, names, Compression::Gzip)?;
-            rbuild_archive::write_oci_archive(&[export], None, &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+            let export = export_image_parts(store, image, names, Compression::Gzip, cancel)?;
+            rbuild_archive::write_oci_archive(&[export], None, &blobs, dest)
+                .map_err(|e| archive_failure(e, cancel))
         }
         Export::Docker { dest } => {
-            let export = export_image_parts(store, image, names, Compression::None)?;
-            rbuild_archive::write_docker_archive(&[export], &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+            let export = export_image_parts(store, image, names, Compression::None, cancel)?;
+            rbuild_archive::write_docker_archive(&[export], &blobs, dest)
+                .map_err(|e| archive_failure(e, cancel))
         }
-        Export::Local { dest } => crate::rootfs::export_rootfs(store, &image.chain, dest),
+        Export::Local { dest } => {
+            crate::rootfs::export_rootfs(store, &[(&image.chain, None)], dest, cancel)
+        }
+    }
+}
+
+/// An archive writer's failure; the interruption when the export was cancelled.
+fn archive_failure(error: rbuild_archive::ArchiveError, cancel: &CancelToken) -> StepFailure {
+    if cancel.is_cancelled() {
+        StepFailure::interrupted(cancel)
+    } else {
+        StepFailure::Export(error.to_string())
     }
 }
 
@@ -92,50 +111,52 @@ pub fn commit_index_to_store(
 
 /// Writes the images (one per platform) to `export`'s destination. Nothing is left at the
 /// destination when this fails.
+///
+/// Cancelling `cancel` stops the export with `StepFailure::Interrupted`.
 pub fn export_images(
     store: &Store,
     images: &[BuiltImage],
     names: &[ImageReference],
     export: &Export,
+    cancel: &CancelToken,
 ) -> Result<(), StepFailure> {
     match (images, export) {
-        ([image], _) => export_image(store, image, names, export),
+        ([image], _) => export_image(store, image, names, export, cancel),
         (_, Export::Oci { dest }) => {
             let mut parts = Vec::with_capacity(images.len());
             for image in images {
-                parts.push(export_image_parts(store, image, names, Compression::Gzip)?);
+                let compression = Compression::Gzip;
+                parts.push(export_image_parts(
+                    store,
+                    image,
+                    names,
+                    compression,
+                    cancel,
+                )?);
             }
             let manifests: Vec<Descriptor> = parts.iter().map(|p| p.manifest.clone()).collect();
             let index = image_index(images, &manifests)?;
-            rbuild_archive::write_oci_archive(&parts, Some(index), &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+            let blobs = StoreBlobs { store, cancel };
+            rbuild_archive::write_oci_archive(&parts, Some(index), &blobs, dest)
+                .map_err(|e| archive_failure(e, cancel))
         }
         (_, Export::Docker { .. }) => Err(StepFailure::Export(
             "a docker archive holds one platform; use type=oci for several".to_string(),
         )),
-        (_, Export::Local { dest }) => export_rootfs_per_platform(store, images, dest),
-    }
-}
-
-/// `dest/linux_amd64/`, `dest/linux_arm64/`, ... as buildx writes them.
-fn export_rootfs_per_platform(
-    store: &Store,
-    images: &[BuiltImage],
-    dest: &std::path::Path,
-) -> Result<(), StepFailure> {
-    let created = !dest.exists();
-    fs::create_dir_all(dest)
-        .map_err(|e| StepFailure::Export(format!("cannot create {}: {e}", dest.display())))?;
-    for image in images {
-        let dir = dest.join(image.config.platform().to_string().replace('/', "_"));
-        if let Err(error) = crate::rootfs::export_rootfs(store, &image.chain, &dir) {
-            if created {
-                let _ = fs::remove_dir_all(dest);
-            }
-            return Err(error);
+        // `dest/linux_amd64/`, `dest/linux_arm64/`, ... as buildx writes them.
+        (_, Export::Local { dest }) => {
+            let platform_dirs: Vec<(&SnapshotChain, Option<String>)> = images
+                .iter()
+                .map(|i| {
+                    (
+                        &i.chain,
+                        Some(i.config.platform().to_string().replace('/', "_")),
+                    )
+                })
+                .collect();
+            crate::rootfs::export_rootfs(store, &platform_dirs, dest, cancel)
         }
     }
-    Ok(())
 }
 
 /// An OCI image index over `manifests` (same order as `images`), each with its platform.
@@ -156,33 +177,47 @@ fn export_image_parts(
     image: &BuiltImage,
     names: &[ImageReference],
     compression: Compression,
+    cancel: &CancelToken,
 ) -> Result<ExportImage, StepFailure> {
     let (config_bytes, _) = image.config_blob();
     let parts = ArchiveParts {
         config_bytes,
-        chain: &image.chain,
+        chain: Cow::Borrowed(&image.chain),
         platform: image.config.platform(),
     };
-    parts.export_image(store, names, compression)
+    parts.export_image(store, names, compression, Some(cancel))
 }
 
 /// What an archive needs of one image: its config as it is stored, and its layers.
 struct ArchiveParts<'a> {
     config_bytes: Vec<u8>,
-    chain: &'a SnapshotChain,
+    chain: Cow<'a, SnapshotChain>,
     platform: Platform,
 }
 
 impl ArchiveParts<'_> {
+    /// The parts, with each layer's blob made (or found) in `compression`; stopped, with
+    /// `StepFailure::Interrupted`, when `cancel` is cancelled.
     fn export_image(
         self,
         store: &Store,
         names: &[ImageReference],
         compression: Compression,
+        cancel: Option<&CancelToken>,
     ) -> Result<ExportImage, StepFailure> {
+        let stop = || cancel.is_some_and(CancelToken::is_cancelled);
         let mut layers = Vec::with_capacity(self.chain.layers.len());
         for index in 0..self.chain.layers.len() {
-            layers.push(store.layers().layer_blob(self.chain, index, compression)?);
+            let layer = store
+                .layers()
+                .layer_blob_unless(&self.chain, index, compression, &stop);
+            match (layer, cancel) {
+                (Ok(layer), _) => layers.push(layer),
+                (Err(_), Some(cancel)) if cancel.is_cancelled() => {
+                    return Err(StepFailure::interrupted(cancel))
+                }
+                (Err(e), _) => return Err(e.into()),
+            }
         }
         let (manifest, manifest_bytes) = store_manifest(store, &self.config_bytes, layers.clone())?;
         let config_digest = Digest::of(&self.config_bytes);
@@ -204,11 +239,13 @@ impl ArchiveParts<'_> {
 
 /// Writes images already in the store (each a manifest with the names to record for it)
 /// to an OCI layout tar or a docker archive, as `rbuild save` does. Configs are written as
-/// stored, so image ids do not change; nothing is left at `dest` when this fails.
+/// stored, so image ids do not change; nothing is left at `dest` when this fails or
+/// `cancel` is cancelled.
 pub fn save_stored_images(
     store: &Store,
     images: &[(Descriptor, Vec<ImageReference>)],
     export: &Export,
+    cancel: &CancelToken,
 ) -> Result<(), StepFailure> {
     let compression = match export {
         Export::Oci { .. } => Compression::Gzip,
@@ -221,17 +258,17 @@ pub fn save_stored_images(
     };
     let mut parts = Vec::with_capacity(images.len());
     for (manifest, names) in images {
-        parts.push(stored_image_parts(store, manifest, names, compression)?);
+        let stored = stored_archive_parts(store, manifest)?;
+        parts.push(stored.export_image(store, names, compression, Some(cancel))?);
     }
+    let blobs = StoreBlobs { store, cancel };
     let written = match export {
-        Export::Docker { dest } => {
-            rbuild_archive::write_docker_archive(&parts, &StoreBlobs(store), dest)
-        }
+        Export::Docker { dest } => rbuild_archive::write_docker_archive(&parts, &blobs, dest),
         Export::Oci { dest } | Export::Local { dest } => {
-            rbuild_archive::write_oci_archive(&parts, None, &StoreBlobs(store), dest)
+            rbuild_archive::write_oci_archive(&parts, None, &blobs, dest)
         }
     };
-    written.map_err(|e| StepFailure::Export(e.to_string()))
+    written.map_err(|e| archive_failure(e, cancel))
 }
 
 /// The parts of a stored image (manifest `manifest`) as they leave the machine: its config
@@ -243,16 +280,23 @@ pub fn stored_image_parts(
     names: &[ImageReference],
     compression: Compression,
 ) -> Result<ExportImage, StepFailure> {
+    let stored = stored_archive_parts(store, manifest)?;
+    stored.export_image(store, names, compression, None)
+}
+
+/// The config as stored and the layer chain of stored image `manifest`.
+fn stored_archive_parts(
+    store: &Store,
+    manifest: &Descriptor,
+) -> Result<ArchiveParts<'static>, StepFailure> {
     let (config_digest, config) = crate::image::manifest_config(store, manifest)?;
-    let chain = SnapshotChain {
-        layers: config.rootfs.diff_ids.clone(),
-    };
-    let stored = ArchiveParts {
+    Ok(ArchiveParts {
         config_bytes: store.blobs().read(&config_digest)?,
-        chain: &chain,
+        chain: Cow::Owned(SnapshotChain {
+            layers: config.rootfs.diff_ids.clone(),
+        }),
         platform: config.platform(),
-    };
-    stored.export_image(store, names, compression)
+    })
 }
 
 /// Puts the config and a manifest over `layers` into the blob store.
@@ -286,19 +330,41 @@ fn store_manifest(
     ))
 }
 
-/// Serves export blobs from the store.
-struct StoreBlobs<'a>(&'a Store);
+/// Serves export blobs from the store; reading fails once `cancel` is cancelled.
+struct StoreBlobs<'a> {
+    store: &'a Store,
+    cancel: &'a CancelToken,
+}
 
 impl BlobSource for StoreBlobs<'_> {
     fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>> {
         let digest: Digest = descriptor_digest(descriptor)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let file: fs::File = self
-            .0
+            .store
             .blobs()
             .open(&digest)
             .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
-        Ok(Box::new(file))
+        Ok(Box::new(CancellableRead {
+            inner: file,
+            cancel: self.cancel,
+        }))
+    }
+}
+
+/// A reader that fails (with a plain error, never `Interrupted`, which readers retry) once
+/// the token is cancelled.
+struct CancellableRead<'a, R> {
+    inner: R,
+    cancel: &'a CancelToken,
+}
+
+impl<R: Read> Read for CancellableRead<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other("the export was interrupted"));
+        }
+        self.inner.read(buffer)
     }
 
     /// The store checks every blob against its digest when it is written, and `cache

@@ -87,7 +87,7 @@ pub(crate) fn run(
         });
     })
     .map_err(|e| match e {
-        SandboxError::Cancelled => StepFailure::Interrupted,
+        SandboxError::Cancelled => StepFailure::interrupted(&mounts.env.cancel),
         other => other.into(),
     })?;
     drop(provided);

@@ -2,40 +2,57 @@
 //! modes, times, symlinks, device nodes and xattrs as the image has them.
 //!
 //! The tree is copied from a read-only overlay view of the snapshot chain into a temporary
-//! sibling of the destination and renamed into place, so a failure leaves nothing behind.
+//! sibling of the destination (`rbuild_archive::StagedDir`) and renamed into place, so a
+//! failure or an interruption (checked between entries) leaves nothing behind.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use filetime::FileTime;
+use rbuild_archive::StagedDir;
 use rbuild_cache::{SnapshotChain, Store};
+use rbuild_exec::CancelToken;
 use walkdir::WalkDir;
 
 use crate::error::StepFailure;
 use crate::ops::fresh_layer_over;
 
-/// Writes the merged root filesystem of `chain` to `dest`, which must not exist or be empty.
+/// Writes the merged root filesystem of each chain to `dest` (which must not exist or be
+/// empty), or to the named subdirectory of `dest` (one per platform). Cancelling `cancel`
+/// stops it with `StepFailure::Interrupted`.
 pub(crate) fn export_rootfs(
     store: &Store,
-    chain: &SnapshotChain,
+    roots: &[(&SnapshotChain, Option<String>)],
     dest: &Path,
+    cancel: &CancelToken,
 ) -> Result<(), StepFailure> {
     ensure_absent_or_empty(dest)?;
-    let staging = staging_path(dest);
-    // The upper dir stays empty: the overlay is only a merged, read view of the chain.
-    let (_upper, stack) = fresh_layer_over(store, chain)?;
-    let copied =
-        rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| copy_tree(merged, &staging))?;
-    if let Err(e) = copied.and_then(|()| replace_dir(&staging, dest)) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(StepFailure::Export(format!(
-            "cannot write the root filesystem to {}: {e}",
-            dest.display()
-        )));
+    let failed = |e: &dyn std::fmt::Display| {
+        if cancel.is_cancelled() {
+            StepFailure::interrupted(cancel)
+        } else {
+            StepFailure::Export(format!(
+                "cannot write the root filesystem to {}: {e}",
+                dest.display()
+            ))
+        }
+    };
+    let staged = StagedDir::create(dest).map_err(|e| failed(&e))?;
+    for (chain, subdir) in roots {
+        let target = match subdir {
+            Some(name) => staged.path().join(name),
+            None => staged.path().to_path_buf(),
+        };
+        // The upper dir stays empty: the overlay is only a merged, read view of the chain.
+        let (_upper, stack) = fresh_layer_over(store, chain)?;
+        rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| {
+            copy_tree(merged, &target, cancel)
+        })?
+        .map_err(|e| failed(&e))?;
     }
-    Ok(())
+    staged.commit().map_err(|e| failed(&e))
 }
 
 fn ensure_absent_or_empty(dest: &Path) -> Result<(), StepFailure> {
@@ -52,24 +69,14 @@ fn ensure_absent_or_empty(dest: &Path) -> Result<(), StepFailure> {
     }
 }
 
-fn staging_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "rootfs".to_string());
-    dest.with_file_name(format!(".{name}.partial-{}", std::process::id()))
-}
-
-fn replace_dir(staging: &Path, dest: &Path) -> io::Result<()> {
-    if dest.exists() {
-        fs::remove_dir(dest)?;
-    }
-    fs::rename(staging, dest)
-}
-
-fn copy_tree(source: &Path, dest: &Path) -> io::Result<()> {
+/// Copies the tree at `source` to `dest` (which may exist, as an empty directory),
+/// checking `cancel` before each entry.
+fn copy_tree(source: &Path, dest: &Path, cancel: &CancelToken) -> io::Result<()> {
     let mut directories = Vec::new();
     for entry in WalkDir::new(source).sort_by_file_name() {
+        if cancel.is_cancelled() {
+            return Err(io::Error::other("interrupted"));
+        }
         let entry = entry.map_err(io::Error::other)?;
         let relative = entry
             .path()
@@ -84,7 +91,9 @@ fn copy_tree(source: &Path, dest: &Path) -> io::Result<()> {
             Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == 0 => continue,
             Ok(meta) => meta,
         };
-        copy_entry(entry.path(), &target, &meta)
+        // The top may be the staging directory itself, already there.
+        let may_exist = entry.depth() == 0;
+        copy_entry(entry.path(), &target, &meta, may_exist)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", relative.display())))?;
         if meta.is_dir() {
             directories.push((target, meta));
@@ -99,10 +108,18 @@ fn copy_tree(source: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn copy_entry(source: &Path, target: &Path, meta: &fs::Metadata) -> io::Result<()> {
+fn copy_entry(
+    source: &Path,
+    target: &Path,
+    meta: &fs::Metadata,
+    may_exist: bool,
+) -> io::Result<()> {
     let file_type = meta.file_type();
     if file_type.is_dir() {
-        fs::create_dir(target)?;
+        match fs::create_dir(target) {
+            Err(e) if may_exist && e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => other?,
+        }
     } else if file_type.is_symlink() {
         symlink(fs::read_link(source)?, target)?;
     } else if file_type.is_file() {

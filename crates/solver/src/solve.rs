@@ -143,11 +143,21 @@ impl<'a> Solver<'a> {
             .is_some_and(|env| env.cancel.is_cancelled())
     }
 
+    /// The failure of a solve that cancellation stopped.
+    fn interrupted(&self) -> SolveError {
+        SolveError::general(StepFailure::Interrupted {
+            reason: self
+                .run_env
+                .as_ref()
+                .and_then(|env| env.cancel.reason())
+                .map(str::to_string),
+        })
+    }
+
     /// Builds `target` and everything it needs.
     pub fn solve(&self, graph: &BuildGraph, target: VertexId) -> Result<SolveOutcome, SolveError> {
         let results = self.solve_all(graph, &[target])?;
-        SolveOutcome::for_target(results, target)
-            .ok_or_else(|| SolveError::general(StepFailure::Interrupted))
+        SolveOutcome::for_target(results, target).ok_or_else(|| self.interrupted())
     }
 
     /// Builds every one of `targets` and everything they need, as one graph: a vertex
@@ -173,7 +183,7 @@ impl<'a> Solver<'a> {
             })?;
         // Without a failure, only cancellation leaves a target unsolved.
         if targets.iter().any(|t| !results.contains_key(t)) {
-            return Err(SolveError::general(StepFailure::Interrupted));
+            return Err(self.interrupted());
         }
         Ok(results)
     }

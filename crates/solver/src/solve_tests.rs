@@ -41,10 +41,10 @@ impl StepExecutor for ScriptedExecutor {
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.executed.lock().unwrap().push(mkdir.path.clone());
         if let Some(env) = &self.cancel_after_first {
-            env.cancel.cancel();
+            env.cancel.cancel_because("SIGINT");
         }
         if self.fail_on == Some(mkdir.path.as_str()) {
-            return Err(StepFailure::Interrupted);
+            return Err(StepFailure::Interrupted { reason: None });
         }
         let layers = solver.store().layers();
         let upper = layers.new_upper()?;
@@ -171,7 +171,11 @@ fn cancellation_starts_nothing_new() {
         .with_run_environment(env)
         .with_executor(&executor);
     let error = solver.solve_all(&graph, &targets).unwrap_err();
-    assert!(matches!(*error.cause, StepFailure::Interrupted), "{error}");
+    assert!(
+        matches!(&*error.cause, StepFailure::Interrupted { reason: Some(r) } if r == "SIGINT"),
+        "{error}"
+    );
+    assert_eq!(error.to_string(), "interrupted by SIGINT");
     assert_eq!(executor.executed().len(), 1);
 }
 

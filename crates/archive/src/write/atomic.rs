@@ -1,53 +1,24 @@
 //! Making an output appear all at once: content is written to a hidden staging name in
 //! the destination's directory, fsynced, then renamed over the destination (and the
 //! directory fsynced). A staging file or directory that is dropped uncommitted is removed,
-//! so a failed write leaves nothing behind.
+//! so a failed or interrupted write leaves nothing behind; staging entries of writers that
+//! were killed before they could remove theirs are swept when the next write there starts.
 //!
 //! It does not write content; the sinks do.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::staging_names::{parent_of, sibling_name, sweep_dead_siblings};
 use crate::error::ArchiveError;
 use crate::oci_reader::LAYOUT_FILE;
-
-static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn write_error(path: &Path, source: io::Error) -> ArchiveError {
     ArchiveError::Write {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The directory holding `dest` (`.` for a bare file name).
-fn parent_of(dest: &Path) -> &Path {
-    match dest.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-/// A fresh hidden sibling name of `dest`: `.<name>.<pid>-<n>.<suffix>`.
-fn sibling_name(dest: &Path, suffix: &str) -> Result<PathBuf, ArchiveError> {
-    let name = dest.file_name().ok_or_else(|| {
-        write_error(
-            dest,
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the destination has no file name",
-            ),
-        )
-    })?;
-    let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let sibling = format!(
-        ".{}.{}-{n}.{suffix}",
-        name.to_string_lossy(),
-        std::process::id()
-    );
-    Ok(parent_of(dest).join(sibling))
 }
 
 fn sync_directory(path: &Path) -> Result<(), ArchiveError> {
@@ -65,6 +36,7 @@ pub(super) struct StagedFile {
 
 impl StagedFile {
     pub(super) fn create(dest: &Path) -> Result<(StagedFile, File), ArchiveError> {
+        sweep_dead_siblings(dest);
         loop {
             let staging = sibling_name(dest, "tmp")?;
             match OpenOptions::new()
@@ -106,16 +78,18 @@ impl Drop for StagedFile {
 }
 
 /// A directory being filled under a staging name, to become `dest` on `commit`.
-pub(super) struct StagedDir {
+pub struct StagedDir {
     staging: PathBuf,
     dest: PathBuf,
     committed: bool,
 }
 
 impl StagedDir {
-    /// Fails early, before anything is written, if `dest` may not be replaced.
-    pub(super) fn create(dest: &Path) -> Result<StagedDir, ArchiveError> {
+    /// Fails early, before anything is written, if `dest` may not be replaced (it may if
+    /// it does not exist, is an empty directory or an OCI layout).
+    pub fn create(dest: &Path) -> Result<StagedDir, ArchiveError> {
         check_replaceable(dest)?;
+        sweep_dead_siblings(dest);
         loop {
             let staging = sibling_name(dest, "tmp")?;
             match fs::create_dir(&staging) {
@@ -132,12 +106,13 @@ impl StagedDir {
         }
     }
 
-    pub(super) fn path(&self) -> &Path {
+    /// Where to write the content.
+    pub fn path(&self) -> &Path {
         &self.staging
     }
 
     /// Moves the staged directory to the destination, replacing an old layout there.
-    pub(super) fn commit(mut self) -> Result<(), ArchiveError> {
+    pub fn commit(mut self) -> Result<(), ArchiveError> {
         check_replaceable(&self.dest)?;
         let previous = if self.dest.exists() {
             let aside = sibling_name(&self.dest, "old")?;

@@ -11,6 +11,7 @@ mod dir_sink;
 mod docker;
 mod oci;
 mod plan;
+mod staging_names;
 mod tar_sink;
 
 use std::io::{self, Read};
@@ -21,8 +22,10 @@ use rbuild_oci::{Digest, ImageReference, Platform};
 
 use crate::documents::digest_of;
 use crate::error::ArchiveError;
-use atomic::{StagedDir, StagedFile};
+pub use atomic::StagedDir;
+use atomic::StagedFile;
 use dir_sink::DirSink;
+pub use staging_names::sweep_dead_siblings;
 use tar_sink::TarSink;
 
 /// Where the writers get layer blobs from (the store, another archive, ...).

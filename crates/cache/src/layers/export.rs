@@ -84,6 +84,18 @@ impl LayerStore {
         index: usize,
         compression: Compression,
     ) -> Result<Descriptor, StoreError> {
+        self.layer_blob_unless(chain, index, compression, &|| false)
+    }
+
+    /// `layer_blob` that gives up as soon as `stop()` says so (asked before every write of
+    /// the layer tar): the partial blob is removed and nothing is remembered.
+    pub fn layer_blob_unless(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        compression: Compression,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Descriptor, StoreError> {
         let diff_id = Self::layer_at(chain, index)?;
         if let Some(row) = self.stored_blob(diff_id, compression)? {
             self.remember_blob(&row)?;
@@ -93,7 +105,14 @@ impl LayerStore {
         let mut encoder = compression
             .encoder(&mut writer)
             .map_err(StoreError::LayerStream)?;
-        self.write_layer_tar(chain, index, &mut encoder)?;
+        self.write_layer_tar(
+            chain,
+            index,
+            &mut StoppableWriter {
+                out: &mut encoder,
+                stop,
+            },
+        )?;
         encoder.finish().map_err(StoreError::LayerStream)?;
         let (digest, size) = writer.commit(None)?;
         let row = LayerBlobRow {
@@ -237,4 +256,23 @@ fn check_diff_id(expected: &Digest, actual: Digest) -> Result<(), StoreError> {
         expected: expected.clone(),
         actual,
     })
+}
+
+/// Passes writes through until `stop()` says otherwise, then fails every write.
+struct StoppableWriter<'a, W> {
+    out: W,
+    stop: &'a dyn Fn() -> bool,
+}
+
+impl<W: Write> Write for StoppableWriter<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if (self.stop)() {
+            return Err(io::Error::other("interrupted"));
+        }
+        self.out.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
