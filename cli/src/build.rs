@@ -56,8 +56,11 @@ pub fn request(args: &BuildArgs, prepared: &PreparedContext) -> Result<BuildRequ
     request.cache_from = cache_flags::parse_cache_from(&local_from)?;
     request.cache_to = cache_flags::parse_cache_to(&local_to)?;
     for spec in &registry_from {
-        let (reference, _) = cache_flags::parse_registry(spec, "--cache-from")?;
-        request.cache_from_registry.push(reference);
+        let parsed = cache_flags::parse_registry(spec, "--cache-from")?;
+        request.cache_from_registry.push(rbuild_engine::CacheFrom {
+            src: parsed.dest,
+            cache_mounts: parsed.cache_mounts,
+        });
     }
     for spec in &registry_to {
         request

@@ -26,13 +26,20 @@ impl BuildEvents for CliEvents {
 fn lines(notice: &Notice<'_>) -> Vec<String> {
     match notice {
         Notice::CacheImported { source, summary } => {
-            let mut lines = vec![format!(
+            let mut line = format!(
                 "importing cache from {}: {} records ({} known already), {} layers",
                 source.display(),
                 summary.records,
                 summary.known,
                 summary.layers
-            )];
+            );
+            if summary.cache_mounts + summary.cache_mounts_kept > 0 {
+                line += &format!(
+                    ", {} cache mounts ({} kept their contents)",
+                    summary.cache_mounts, summary.cache_mounts_kept
+                );
+            }
+            let mut lines = vec![line];
             lines.extend(
                 summary.skipped.iter().map(|skipped| {
                     format!("warning: cache {}: skipped {skipped}", source.display())
@@ -40,12 +47,25 @@ fn lines(notice: &Notice<'_>) -> Vec<String> {
             );
             lines
         }
-        Notice::CacheExported { dest, summary } => vec![format!(
-            "exported cache to {}: {} records, {} layers",
-            dest.display(),
-            summary.records,
-            summary.layers
-        )],
+        Notice::CacheExported { dest, summary } => {
+            let mut line = format!(
+                "exported cache to {}: {} records, {} layers",
+                dest.display(),
+                summary.records,
+                summary.layers
+            );
+            if summary.cache_mounts > 0 {
+                line += &format!(", {} cache mounts", summary.cache_mounts);
+            }
+            let mut lines = vec![line];
+            lines.extend(
+                summary
+                    .skipped
+                    .iter()
+                    .map(|skipped| format!("warning: cache {}: skipped {skipped}", dest.display())),
+            );
+            lines
+        }
         Notice::Pushed {
             destination,
             summary,

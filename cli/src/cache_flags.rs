@@ -7,24 +7,27 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
-use rbuild_engine::{CacheMode, CacheTo};
+use rbuild_engine::{CacheFrom, CacheMode, CacheTo};
 use rbuild_oci::ImageReference;
 
-/// Parses every `--cache-from type=local,src=DIR` (a bare path means `src=`).
-pub fn parse_cache_from(specs: &[String]) -> Result<Vec<PathBuf>> {
+/// Parses every `--cache-from type=local,src=DIR[,cache-mounts=true]` (a bare path means
+/// `src=`).
+pub fn parse_cache_from(specs: &[String]) -> Result<Vec<CacheFrom>> {
     specs
         .iter()
         .map(|spec| {
             let fields = local_fields(spec, "--cache-from", "src")?;
-            fields
+            let src = fields
                 .get("src")
                 .map(PathBuf::from)
-                .ok_or_else(|| anyhow!("--cache-from {spec:?}: missing src=DIR"))
+                .ok_or_else(|| anyhow!("--cache-from {spec:?}: missing src=DIR"))?;
+            let cache_mounts = cache_mounts_field(spec, "--cache-from", &fields)?;
+            Ok(CacheFrom { src, cache_mounts })
         })
         .collect()
 }
 
-/// Parses every `--cache-to type=local,dest=DIR[,mode=min|max]`.
+/// Parses every `--cache-to type=local,dest=DIR[,mode=min|max][,cache-mounts=true]`.
 pub fn parse_cache_to(specs: &[String]) -> Result<Vec<CacheTo>> {
     specs
         .iter()
@@ -38,7 +41,12 @@ pub fn parse_cache_to(specs: &[String]) -> Result<Vec<CacheTo>> {
                 None => CacheMode::Min,
                 Some(value) => parse_mode(spec, "--cache-to", value)?,
             };
-            Ok(CacheTo { dest, mode })
+            let cache_mounts = cache_mounts_field(spec, "--cache-to", &fields)?;
+            Ok(CacheTo {
+                dest,
+                mode,
+                cache_mounts,
+            })
         })
         .collect()
 }
@@ -48,10 +56,11 @@ pub fn is_registry(spec: &str) -> bool {
     spec.split(',').any(|field| field.trim() == "type=registry")
 }
 
-/// Parses `type=registry,ref=REPO:TAG[,mode=min|max]` into the reference and the mode.
-pub fn parse_registry(spec: &str, flag: &str) -> Result<(ImageReference, CacheMode)> {
+/// Parses `type=registry,ref=REPO:TAG[,mode=min|max][,cache-mounts=true]`.
+pub fn parse_registry(spec: &str, flag: &str) -> Result<CacheTo<ImageReference>> {
     let mut reference = None;
     let mut mode = CacheMode::Min;
+    let mut cache_mounts = false;
     for field in spec.split(',') {
         let (key, value) = field
             .split_once('=')
@@ -65,11 +74,31 @@ pub fn parse_registry(spec: &str, flag: &str) -> Result<(ImageReference, CacheMo
                 )
             }
             "mode" => mode = parse_mode(spec, flag, value)?,
-            other => bail!("{flag} {spec:?}: unknown key {other:?} (ref, mode)"),
+            "cache-mounts" => cache_mounts = parse_bool(spec, flag, "cache-mounts", value)?,
+            other => bail!("{flag} {spec:?}: unknown key {other:?} (ref, mode, cache-mounts)"),
         }
     }
-    let reference = reference.ok_or_else(|| anyhow!("{flag} {spec:?}: missing ref=REPO:TAG"))?;
-    Ok((reference, mode))
+    let dest = reference.ok_or_else(|| anyhow!("{flag} {spec:?}: missing ref=REPO:TAG"))?;
+    Ok(CacheTo {
+        dest,
+        mode,
+        cache_mounts,
+    })
+}
+
+/// `cache-mounts=true|false` of a local spec (false when absent).
+fn cache_mounts_field(spec: &str, flag: &str, fields: &BTreeMap<String, String>) -> Result<bool> {
+    fields.get("cache-mounts").map_or(Ok(false), |value| {
+        parse_bool(spec, flag, "cache-mounts", value)
+    })
+}
+
+fn parse_bool(spec: &str, flag: &str, key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => bail!("{flag} {spec:?}: {key} {other:?} is not true or false"),
+    }
 }
 
 fn parse_mode(spec: &str, flag: &str, value: &str) -> Result<CacheMode> {
@@ -108,22 +137,32 @@ mod tests {
             parse_cache_to(&["type=local,dest=out,mode=max".into()]).unwrap(),
             [CacheTo {
                 dest: "out".into(),
-                mode: CacheMode::Max
+                mode: CacheMode::Max,
+                cache_mounts: false,
             }]
         );
         assert_eq!(
             parse_cache_to(&["type=local,dest=out".into()]).unwrap()[0].mode,
             CacheMode::Min
         );
-        assert_eq!(
-            parse_cache_from(&["type=local,src=a".into(), "b".into()]).unwrap(),
-            [PathBuf::from("a"), PathBuf::from("b")]
+        let from = parse_cache_from(&["type=local,src=a".into(), "b".into()]).unwrap();
+        let sources: Vec<_> = from.iter().map(|f| f.src.clone()).collect();
+        assert_eq!(sources, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(from.iter().all(|f| !f.cache_mounts));
+        assert!(
+            parse_cache_from(&["type=local,src=a,cache-mounts=true".into()]).unwrap()[0]
+                .cache_mounts
         );
+        assert!(parse_cache_to(&["type=local,dest=o,cache-mounts=yes".into()]).is_err());
         assert!(parse_cache_to(&["type=gha".into()]).is_err());
-        let (reference, mode) =
-            parse_registry("type=registry,ref=reg:5000/c:main,mode=max", "--cache-to").unwrap();
-        assert_eq!(reference.to_string(), "reg:5000/c:main");
-        assert_eq!(mode, CacheMode::Max);
+        let to = parse_registry(
+            "type=registry,ref=reg:5000/c:main,mode=max,cache-mounts=true",
+            "--cache-to",
+        )
+        .unwrap();
+        assert_eq!(to.dest.to_string(), "reg:5000/c:main");
+        assert_eq!(to.mode, CacheMode::Max);
+        assert!(to.cache_mounts);
         assert!(parse_registry("type=registry", "--cache-to").is_err());
         assert!(parse_cache_to(&["type=local,dest=o,mode=all".into()]).is_err());
         assert!(parse_cache_from(&["type=local".into()]).is_err());

@@ -21,7 +21,7 @@ use rbuild_oci::Digest;
 use rustix::fs::{flock, FlockOperation};
 
 use crate::error::StoreError;
-use crate::staging::remove_path;
+use crate::staging::{remove_path, Staging};
 use crate::usage::tree_usage;
 use crate::Store;
 
@@ -42,7 +42,9 @@ const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// The cache-mount directories of one store.
 pub struct CacheMounts<'a> {
-    root: &'a Path,
+    pub(crate) root: &'a Path,
+    /// The store's `tmp/`, for imports on their way in (`cache_mount_archive`).
+    pub(crate) staging: &'a Staging,
 }
 
 /// An instance in use: its directory stays and its lock is held until this is dropped.
@@ -77,6 +79,7 @@ impl Store {
     pub fn cache_mounts(&self) -> CacheMounts<'_> {
         CacheMounts {
             root: &self.shared().layout.cache_mounts,
+            staging: &self.shared().staging,
         }
     }
 }
@@ -194,13 +197,13 @@ fn first_free(cache: &Path) -> Result<(usize, File), StoreError> {
     unreachable!("an unbounded search ends at a free instance")
 }
 
-fn lock_path(cache: &Path, instance: usize) -> PathBuf {
+pub(crate) fn lock_path(cache: &Path, instance: usize) -> PathBuf {
     cache.join(format!("{instance}.lock"))
 }
 
 /// Opens (creating) and locks `path`; `None` when someone else holds a conflicting lock.
 /// A lock file prune unlinked meanwhile does not count: it is re-opened.
-fn try_lock(path: &Path, operation: FlockOperation) -> Result<Option<File>, StoreError> {
+pub(crate) fn try_lock(path: &Path, operation: FlockOperation) -> Result<Option<File>, StoreError> {
     loop {
         let file = OpenOptions::new()
             .create(true)

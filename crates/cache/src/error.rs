@@ -46,6 +46,8 @@ pub enum StoreError {
     LayerStream(#[source] io::Error),
     #[error("unsupported layer media type {0:?}")]
     UnsupportedMediaType(String),
+    #[error("cache mount {key} is in use by another build")]
+    CacheMountBusy { key: Digest },
     #[error("corrupt store record ({context}): {detail}")]
     CorruptRecord { context: String, detail: String },
 }

@@ -10,6 +10,7 @@
 //! runs no containers and mounts nothing.
 
 mod blobs;
+mod cache_mount_archive;
 mod cache_mounts;
 mod chain;
 mod check;
@@ -35,6 +36,7 @@ mod store;
 mod usage;
 
 pub use blobs::BlobStore;
+pub use cache_mount_archive::CacheMountImport;
 pub use cache_mounts::{CacheMountLease, CacheMountSharing, CacheMounts, CacheMountsPruned};
 pub use chain::SnapshotChain;
 pub use check::CheckReport;

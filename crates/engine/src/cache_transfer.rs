@@ -13,20 +13,27 @@ use rbuild_solver::SolveOutcome;
 use crate::error::EngineError;
 use crate::events::{BuildEvents, Notice};
 use crate::registry_cache;
-use crate::request::CacheTo;
+use crate::request::{CacheFrom, CacheTo};
 use rbuild_oci::ImageReference;
-use rbuild_solver::cache_io::CacheMode;
 
 /// Pulls each registry cache into a scratch layout and imports it; problems are warnings.
-pub(crate) fn import_registry(store: &Store, sources: &[ImageReference], events: &dyn BuildEvents) {
-    for reference in sources {
+pub(crate) fn import_registry(
+    store: &Store,
+    sources: &[CacheFrom<ImageReference>],
+    events: &dyn BuildEvents,
+) {
+    for CacheFrom {
+        src: reference,
+        cache_mounts,
+    } in sources
+    {
         let imported = store
             .scratch_dir("registry-cache-import")
             .map_err(EngineError::from)
             .and_then(|scratch| {
                 let dir = scratch.path().join("cache");
-                registry_cache::pull_cache_dir(store, reference, &dir)?;
-                import_cache(store, &dir)
+                registry_cache::pull_cache_dir(store, reference, &dir, *cache_mounts)?;
+                import_cache(store, &dir, *cache_mounts)
                     .map_err(|e| EngineError::Unsupported(e.to_string()))
                     .map(|summary| (scratch, dir, summary))
             });
@@ -48,19 +55,26 @@ pub(crate) fn export_registry(
     graph: &BuildGraph,
     outcome: &SolveOutcome,
     targets: &[VertexId],
-    destinations: &[(ImageReference, CacheMode)],
+    destinations: &[CacheTo<ImageReference>],
     events: &dyn BuildEvents,
 ) -> Result<(), EngineError> {
-    for (reference, mode) in destinations {
+    for to in destinations {
+        let reference = &to.dest;
         let scratch = store.scratch_dir("registry-cache-export")?;
         let dir = scratch.path().join("cache");
-        let summary =
-            export_cache(store, graph, outcome, targets, &dir, *mode).map_err(|source| {
-                EngineError::CacheExport {
-                    dest: PathBuf::from(reference.to_string()),
-                    source,
-                }
-            })?;
+        let summary = export_cache(
+            store,
+            graph,
+            outcome,
+            targets,
+            &dir,
+            to.mode,
+            to.cache_mounts,
+        )
+        .map_err(|source| EngineError::CacheExport {
+            dest: PathBuf::from(reference.to_string()),
+            source,
+        })?;
         registry_cache::push_cache_dir(store, &dir, reference)?;
         events.notice(Notice::CacheExported {
             dest: std::path::Path::new(&reference.to_string()),
@@ -71,9 +85,13 @@ pub(crate) fn export_registry(
 }
 
 /// Imports each cache directory; problems become warnings.
-pub(crate) fn import_all(store: &Store, sources: &[PathBuf], events: &dyn BuildEvents) {
-    for source in sources {
-        match import_cache(store, source) {
+pub(crate) fn import_all(store: &Store, sources: &[CacheFrom], events: &dyn BuildEvents) {
+    for CacheFrom {
+        src: source,
+        cache_mounts,
+    } in sources
+    {
+        match import_cache(store, source, *cache_mounts) {
             Ok(summary) => events.notice(Notice::CacheImported {
                 source,
                 summary: &summary,
@@ -96,13 +114,19 @@ pub(crate) fn export_all(
     events: &dyn BuildEvents,
 ) -> Result<(), EngineError> {
     for to in destinations {
-        let summary =
-            export_cache(store, graph, outcome, targets, &to.dest, to.mode).map_err(|source| {
-                EngineError::CacheExport {
-                    dest: to.dest.clone(),
-                    source,
-                }
-            })?;
+        let summary = export_cache(
+            store,
+            graph,
+            outcome,
+            targets,
+            &to.dest,
+            to.mode,
+            to.cache_mounts,
+        )
+        .map_err(|source| EngineError::CacheExport {
+            dest: to.dest.clone(),
+            source,
+        })?;
         events.notice(Notice::CacheExported {
             dest: &to.dest,
             summary: &summary,

@@ -28,4 +28,4 @@ pub use rbuild_registry::{PullSummary, PushSummary};
 pub use rbuild_solver::cache_io::CacheMode;
 pub use rbuild_solver::Export;
 pub use registry_transfer::{pull, push};
-pub use request::{BuildRequest, CacheTo, Dockerfile};
+pub use request::{BuildRequest, CacheFrom, CacheTo, Dockerfile};

@@ -4,7 +4,8 @@
 //! media types, so any registry that takes images takes it.
 //!
 //! Export writes the local format into a scratch directory and pushes its manifest; import
-//! pulls the manifest and its blobs (verified) and lays them out for the local importer.
+//! pulls the manifest and its blobs (verified) and lays them out for the local importer —
+//! leaving the blobs of cache-mount contents on the registry unless they were asked for.
 
 use std::fs;
 use std::path::Path;
@@ -13,6 +14,7 @@ use rbuild_cache::Store;
 use rbuild_oci::oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use rbuild_oci::{descriptor_digest, Digest, ImageReference};
 use rbuild_registry::{PushManifest, PushTarget, RegistrySettings};
+use rbuild_solver::cache_io::is_cache_mount_layer;
 
 use crate::error::EngineError;
 
@@ -62,15 +64,18 @@ pub(crate) fn push_cache_dir(
     )?)
 }
 
-/// Pulls the cache `reference` names and lays it out in `dir` as `import_cache` reads it.
+/// Pulls the cache `reference` names and lays it out in `dir` as `import_cache` reads it;
+/// the blobs of cache-mount contents only with `cache_mounts`.
 pub(crate) fn pull_cache_dir(
     store: &Store,
     reference: &ImageReference,
     dir: &Path,
+    cache_mounts: bool,
 ) -> Result<(), EngineError> {
     let fail = |cause: String| failed("cannot lay out the cache from", reference, cause);
     let settings = RegistrySettings::load(store.root())?;
-    let (descriptor, bytes) = rbuild_registry::pull_artifact(store, &settings, reference)?;
+    let wanted = |layer: &Descriptor| cache_mounts || !is_cache_mount_layer(layer);
+    let (descriptor, bytes) = rbuild_registry::pull_artifact(store, &settings, reference, &wanted)?;
     let manifest: ImageManifest =
         serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
     let blobs_dir = dir.join("blobs/sha256");
@@ -85,7 +90,7 @@ pub(crate) fn pull_cache_dir(
     fs::write(dir.join("index.json"), index.to_string()).map_err(io)?;
     fs::write(blobs_dir.join(Digest::of(&bytes).hex()), &bytes).map_err(io)?;
     let mut blobs = vec![manifest.config().clone()];
-    blobs.extend(manifest.layers().iter().cloned());
+    blobs.extend(manifest.layers().iter().filter(|l| wanted(l)).cloned());
     for blob in &blobs {
         let digest = descriptor_digest(blob).map_err(|e| fail(e.to_string()))?;
         let mut from = store.blobs().open(&digest)?;

@@ -31,12 +31,12 @@ pub struct BuildRequest {
     /// Names the result gets in the store.
     pub tags: Vec<ImageReference>,
     pub exports: Vec<Export>,
-    pub cache_from: Vec<PathBuf>,
+    pub cache_from: Vec<CacheFrom>,
     pub cache_to: Vec<CacheTo>,
     /// Registry caches to import (`--cache-from type=registry,ref=…`).
-    pub cache_from_registry: Vec<ImageReference>,
+    pub cache_from_registry: Vec<CacheFrom<ImageReference>>,
     /// Registry caches to write (`--cache-to type=registry,ref=…`).
-    pub cache_to_registry: Vec<(ImageReference, CacheMode)>,
+    pub cache_to_registry: Vec<CacheTo<ImageReference>>,
     /// Pull every base image even when it is stored (`--pull`).
     pub pull: bool,
     /// Where the result is pushed after the build (`--push`, `type=registry`).
@@ -95,11 +95,21 @@ fn default_parallelism() -> usize {
         .max(4)
 }
 
-/// One `--cache-to` destination.
+/// One `--cache-to` destination: a directory (`type=local`) or a registry reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheTo {
-    pub dest: PathBuf,
+pub struct CacheTo<D = PathBuf> {
+    pub dest: D,
     pub mode: CacheMode,
+    /// `cache-mounts=true`: carry the contents of the build's cache mounts too.
+    pub cache_mounts: bool,
+}
+
+/// One `--cache-from` source: a directory (`type=local`) or a registry reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheFrom<S = PathBuf> {
+    pub src: S,
+    /// `cache-mounts=true`: fill empty cache mounts from the cache's contents.
+    pub cache_mounts: bool,
 }
 
 /// The Dockerfile as read, with the context's `.dockerignore` patterns.

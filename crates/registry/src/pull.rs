@@ -164,13 +164,14 @@ fn pull_from(
     })
 }
 
-/// Fetches the manifest `reference` names and every blob it lists (config, layers) into
+/// Fetches the manifest `reference` names, its config and the layers `wanted_layer` picks into
 /// the store, verified; names nothing. Returns the manifest's descriptor and bytes. For
 /// artifacts such as a build cache, which are not images of a platform.
 pub fn pull_artifact(
     store: &Store,
     settings: &RegistrySettings,
     reference: &ImageReference,
+    wanted_layer: &dyn Fn(&Descriptor) -> bool,
 ) -> Result<(Descriptor, Vec<u8>), RegistryError> {
     let _lease = store.lease()?;
     let client = RegistryClient::for_reference(settings, reference)?;
@@ -183,7 +184,7 @@ pub fn pull_artifact(
     let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes)
         .map_err(|e| client.document(format!("unreadable manifest: {e}")))?;
     let mut blobs = vec![parsed.config().clone()];
-    blobs.extend(parsed.layers().iter().cloned());
+    blobs.extend(parsed.layers().iter().filter(|l| wanted_layer(l)).cloned());
     fetch_layers(store, &client, repository, &blobs)?;
     let descriptor = descriptor(
         &manifest.media_type,

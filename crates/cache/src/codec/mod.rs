@@ -17,7 +17,7 @@ pub(crate) use compression::decompressed;
 pub use compression::Compression;
 pub(crate) use tar_check::check_layer_tar;
 pub(crate) use tar_read::extract_layer_tar;
-pub(crate) use tar_write::write_snapshot_tar;
+pub(crate) use tar_write::{write_snapshot_tar, write_tree_tar};
 
 #[cfg(test)]
 mod tests;

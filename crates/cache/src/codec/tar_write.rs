@@ -40,6 +40,17 @@ pub(crate) fn write_snapshot_tar(
     epoch: Option<i64>,
     out: &mut dyn Write,
 ) -> Result<TarSummary, StoreError> {
+    write_tree_tar(root, epoch, &[], out)
+}
+
+/// `write_snapshot_tar` leaving out the top-level entries named in `skip` (and all below
+/// them): the overlay work dir of a cache-mount instance, for one.
+pub(crate) fn write_tree_tar(
+    root: &Path,
+    epoch: Option<i64>,
+    skip: &[&str],
+    out: &mut dyn Write,
+) -> Result<TarSummary, StoreError> {
     let mut writer = SnapshotTarWriter {
         root,
         out: BufWriter::with_capacity(OUTPUT_BUFFER, out),
@@ -48,7 +59,7 @@ pub(crate) fn write_snapshot_tar(
         copy_buffer: vec![0; COPY_BUFFER],
         summary: TarSummary::default(),
     };
-    writer.walk(root)?;
+    writer.walk(root, skip)?;
     writer.emit_bytes(&ZEROS)?;
     writer.out.flush().map_err(|e| writer.output_error(e))?;
     Ok(writer.summary)
@@ -67,9 +78,10 @@ struct SnapshotTarWriter<'a> {
 impl SnapshotTarWriter<'_> {
     /// Emits everything below `root` in walk order. Iterative: a snapshot may nest as deep as
     /// the filesystem allows, and the walk's stack lives on the heap.
-    fn walk(&mut self, root: &Path) -> Result<(), StoreError> {
+    fn walk(&mut self, root: &Path, skip: &[&str]) -> Result<(), StoreError> {
         let mut pending = Vec::new();
         push_children(&mut pending, root, b"")?;
+        pending.retain(|(_, rel)| !skip.iter().any(|name| name.as_bytes() == rel.as_slice()));
         while let Some((path, rel)) = pending.pop() {
             let meta = fs::symlink_metadata(&path).at("reading snapshot entry", &path)?;
             self.entry(&path, &rel, &meta)?;

@@ -14,12 +14,13 @@ use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::{descriptor_digest, Digest};
 
 use super::format::{CacheDir, CacheDocument, LayerEntry, RecordEntry};
+use super::mount_layers::export_cache_mounts;
 use super::{CacheIoError, CacheMode, ExportSummary};
 use crate::graph::{BuildGraph, Op, VertexId};
 use crate::solve::SolveOutcome;
 
 /// Writes the cache of `outcome` for `targets` (per `mode`) to `dest`, replacing an earlier
-/// cache there.
+/// cache there; with `cache_mounts`, the contents of the build's cache mounts too.
 pub fn export_cache(
     store: &Store,
     graph: &BuildGraph,
@@ -27,6 +28,7 @@ pub fn export_cache(
     targets: &[VertexId],
     dest: &Path,
     mode: CacheMode,
+    cache_mounts: bool,
 ) -> Result<ExportSummary, CacheIoError> {
     let (records, layers) = collect(store, graph, outcome, targets, mode)?;
     let staged = StagedDir::create(dest)?;
@@ -35,14 +37,27 @@ pub fn export_cache(
     for layer in &layers {
         copy_blob(store, &dir, &layer.blob)?;
     }
+    let (mounts, skipped) = if cache_mounts {
+        export_cache_mounts(store, &dir, graph, outcome)?
+    } else {
+        Default::default()
+    };
     let summary = ExportSummary {
         records: records.len(),
         layers: layers.len(),
+        cache_mounts: mounts.len(),
+        skipped,
     };
-    let descriptors: Vec<Descriptor> = layers.iter().map(|l| l.blob.clone()).collect();
+    let descriptors: Vec<Descriptor> = layers
+        .iter()
+        .map(|l| &l.blob)
+        .chain(mounts.iter().map(|m| &m.blob))
+        .cloned()
+        .collect();
     let document = CacheDocument {
         records,
         layers,
+        cache_mounts: mounts,
         ..CacheDocument::default_version()
     };
     dir.write_documents(&document, descriptors)?;

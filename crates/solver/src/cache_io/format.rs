@@ -5,11 +5,11 @@
 //! Paths, documents and verified reads only; what goes into a cache is `export`'s choice.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rbuild_oci::oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
-use rbuild_oci::{descriptor, descriptor_digest, media_types, Digest};
+use rbuild_oci::{descriptor, descriptor_digest, media_types, Digest, DigestingWriter};
 use serde::{Deserialize, Serialize};
 
 use super::CacheIoError;
@@ -28,6 +28,10 @@ pub(super) struct CacheDocument {
     pub version: u32,
     pub records: Vec<RecordEntry>,
     pub layers: Vec<LayerEntry>,
+    /// `cache-mounts=true`: contents of `RUN --mount=type=cache` directories (absent in
+    /// caches written without it, and ignored by readers that do not ask for them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache_mounts: Vec<CacheMountEntry>,
 }
 
 impl CacheDocument {
@@ -57,6 +61,29 @@ pub(super) struct RecordEntry {
 pub(super) struct LayerEntry {
     pub diff_id: Digest,
     pub blob: Descriptor,
+}
+
+/// The contents of one cache mount: its id (for messages), the store name of the cache, and
+/// the layer tar (blob and diff id) of instance 0's content directories.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct CacheMountEntry {
+    pub id: String,
+    pub key: Digest,
+    pub diff_id: Digest,
+    pub blob: Descriptor,
+}
+
+/// The annotation that marks a manifest layer as cache-mount contents (value: the mount's
+/// id), so that a registry import can leave such blobs behind when it does not want them.
+pub(super) const CACHE_MOUNT_ANNOTATION: &str = "org.rbuild.cache.mount";
+
+/// Whether a layer of a cache manifest holds cache-mount contents rather than an image
+/// layer.
+pub fn is_cache_mount_layer(layer: &Descriptor) -> bool {
+    layer
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(CACHE_MOUNT_ANNOTATION))
 }
 
 /// A cache directory on disk.
@@ -91,6 +118,36 @@ impl CacheDir {
         let digest = Digest::of(bytes);
         write_file(&self.blob_path(&digest), bytes)?;
         Ok(descriptor(media_type, &digest, bytes.len() as u64))
+    }
+
+    /// Stores what `write` writes as a blob of `media_type` (staged in the blobs directory,
+    /// renamed to its digest); returns its descriptor and what `write` returned, or `None`
+    /// (nothing stored) when `write` had nothing to write.
+    pub fn put_blob_streamed<T>(
+        &self,
+        media_type: &str,
+        write: impl FnOnce(&mut dyn Write) -> Result<Option<T>, CacheIoError>,
+    ) -> Result<Option<(Descriptor, T)>, CacheIoError> {
+        let staged = self.root.join("blobs").join("sha256").join(".incoming");
+        let file = File::create(&staged).map_err(CacheIoError::io("creating", &staged))?;
+        let mut out = DigestingWriter::new(BufWriter::new(file));
+        let written = write(&mut out);
+        let (buffered, digest, size) = out.finish();
+        let flushed = buffered
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .map_err(CacheIoError::io("writing", &staged));
+        let value = match written.and_then(|value| flushed.map(|()| value)) {
+            Ok(Some(value)) => value,
+            other => {
+                let _ = std::fs::remove_file(&staged);
+                return other.map(|_| None);
+            }
+        };
+        let path = self.blob_path(&digest);
+        std::fs::rename(&staged, &path).map_err(CacheIoError::io("moving into place", &path))?;
+        Ok(Some((descriptor(media_type, &digest, size), value)))
     }
 
     /// Writes the manifest over `document` and `layers`, and `index.json` pointing at it.

@@ -12,11 +12,17 @@ use rbuild_cache::{CacheRecord, SnapshotChain, Store, StoreError};
 use rbuild_oci::{descriptor_digest, Digest};
 
 use super::format::{CacheDir, LayerEntry, RecordEntry};
+use super::mount_layers::import_cache_mounts;
 use super::{CacheIoError, ImportSummary};
 
-/// Imports the cache at `src` into `store`. Fails only when `src` is not a readable cache
-/// at all; damaged records and layers are listed in the summary instead.
-pub fn import_cache(store: &Store, src: &Path) -> Result<ImportSummary, CacheIoError> {
+/// Imports the cache at `src` into `store` (with `cache_mounts`, the cache-mount contents it
+/// carries too). Fails only when `src` is not a readable cache at all; damaged records,
+/// layers and cache mounts are listed in the summary instead.
+pub fn import_cache(
+    store: &Store,
+    src: &Path,
+    cache_mounts: bool,
+) -> Result<ImportSummary, CacheIoError> {
     let dir = CacheDir::new(src);
     let document = dir.read_document()?;
     let mut summary = ImportSummary::default();
@@ -51,6 +57,9 @@ pub fn import_cache(store: &Store, src: &Path) -> Result<ImportSummary, CacheIoE
                 .skipped
                 .push(format!("record {}: {reason}", record.key)),
         }
+    }
+    if cache_mounts {
+        import_cache_mounts(store, &dir, &document.cache_mounts, &mut summary);
     }
     Ok(summary)
 }

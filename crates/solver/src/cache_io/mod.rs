@@ -6,12 +6,15 @@
 //! The directory is an OCI image layout: `index.json` points at one manifest whose config is
 //! the cache document (records: key, chain, time, build, key material) and whose layers are
 //! the compressed layer blobs. Base image layers are left out: an importing store must have
-//! the base images anyway. The on-disk format is `format`'s; writing is `export`'s; reading
-//! and verifying is `import`'s.
+//! the base images anyway. With `cache-mounts=true` the document also carries the contents
+//! of the build's `RUN --mount=type=cache` directories as extra layers (`mount_layers`).
+//! The on-disk format is `format`'s; writing is `export`'s; reading and verifying is
+//! `import`'s.
 
 mod export;
 mod format;
 mod import;
+mod mount_layers;
 
 use std::io;
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 use rbuild_cache::StoreError;
 
 pub use export::export_cache;
+pub use format::is_cache_mount_layer;
 pub use import::import_cache;
 
 /// Which results `--cache-to` exports.
@@ -36,6 +40,10 @@ pub enum CacheMode {
 pub struct ExportSummary {
     pub records: usize,
     pub layers: usize,
+    /// Cache mounts whose contents were written (`cache-mounts=true`).
+    pub cache_mounts: usize,
+    /// Cache mounts left out, with why (another build holds them).
+    pub skipped: Vec<String>,
 }
 
 /// What an import added.
@@ -47,6 +55,10 @@ pub struct ImportSummary {
     pub known: usize,
     /// Layer blobs copied into the store.
     pub layers: usize,
+    /// Cache mounts filled from the cache (`cache-mounts=true`).
+    pub cache_mounts: usize,
+    /// Cache mounts that held files already and were kept as they were.
+    pub cache_mounts_kept: usize,
     /// Records or layers left out because they were damaged or incomplete (with why).
     pub skipped: Vec<String>,
 }

@@ -75,9 +75,17 @@ pub(crate) fn provide_cache(
 /// A cache is named by its id, and with `from` by the seed's key and path too (as BuildKit
 /// keys cache refs by id and source ref).
 fn cache_key(request: &CacheMountRequest<'_>) -> Digest {
-    let name = match &request.from {
-        None => format!("cache-mount\0{}", request.id),
-        Some((key, _)) => format!("cache-mount\0{}\0{key}\0{}", request.id, request.source),
+    cache_mount_key(
+        request.id,
+        request.from.as_ref().map(|(key, _)| (*key, request.source)),
+    )
+}
+
+/// The store name of cache `id`, seeded from the result of key `from.0` at path `from.1`.
+pub(crate) fn cache_mount_key(id: &str, from: Option<(&Digest, &str)>) -> Digest {
+    let name = match from {
+        None => format!("cache-mount\0{id}"),
+        Some((key, source)) => format!("cache-mount\0{id}\0{key}\0{source}"),
     };
     Digest::of(name.as_bytes())
 }

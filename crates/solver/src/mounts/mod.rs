@@ -27,6 +27,7 @@ use crate::error::StepFailure;
 use crate::graph::{CopySource, Op, RunMount, RunOp, VertexId};
 use crate::solve::VertexResult;
 use bind_sources::{context_bind, context_source_path, inline_bind, vertex_bind};
+pub(crate) use cache_dirs::cache_mount_key;
 use cache_dirs::{provide_cache, CacheMountRequest};
 use ssh_forward::AgentForward;
 
