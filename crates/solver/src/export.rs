@@ -350,6 +350,12 @@ impl BlobSource for StoreBlobs<'_> {
             cancel: self.cancel,
         }))
     }
+
+    /// The store checks every blob against its digest when it is written, and `cache
+    /// check` re-reads them at rest.
+    fn content_verified(&self) -> bool {
+        true
+    }
 }
 
 /// A reader that fails (with a plain error, never `Interrupted`, which readers retry) once
@@ -365,11 +371,5 @@ impl<R: Read> Read for CancellableRead<'_, R> {
             return Err(io::Error::other("the export was interrupted"));
         }
         self.inner.read(buffer)
-    }
-
-    /// The store checks every blob against its digest when it is written, and `cache
-    /// check` re-reads them at rest.
-    fn content_verified(&self) -> bool {
-        true
     }
 }
