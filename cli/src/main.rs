@@ -26,7 +26,10 @@ mod registry_cmd;
 mod save;
 mod secrets;
 mod shell_help;
+mod spec_fields;
+mod stdout_archive;
 mod system_info;
+mod tty_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -347,10 +347,9 @@ fn build_quiet_iidfile_and_metadata_file_are_for_scripts() {
         .expect("metadata JSON");
     assert_eq!(meta["containerimage.config.digest"], id.as_str());
     assert_eq!(meta["image.name"], "docker.io/library/app:q");
-    let digest = meta["containerimage.digest"].as_str().unwrap_or_default();
-    let inspected =
-        stdout(&store.rbuild(&["images", "--digests", "--format", "{{.Digest}}", "app:q"]));
-    assert_eq!(inspected.trim(), digest);
+    // Nothing was exported or pushed: the digest is the image id, as docker's for a local
+    // build (build_output_specs.rs checks the exported case).
+    assert_eq!(meta["containerimage.digest"], id.as_str());
 }
 
 #[test]

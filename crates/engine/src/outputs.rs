@@ -38,16 +38,19 @@ pub(crate) fn commit(
     Ok(target)
 }
 
-/// Writes every output, then reports the names.
+/// Writes every output, then reports the names. Returns what the first OCI layout's
+/// `index.json` points at, if one was written.
 pub(crate) fn export_all(
     store: &Store,
     images: &[BuiltImage],
     names: &[ImageReference],
     exports: &[Export],
     events: &dyn BuildEvents,
-) -> Result<(), EngineError> {
+) -> Result<Option<Descriptor>, EngineError> {
+    let mut exported = None;
     for export in exports {
-        export_images(store, images, names, export)?;
+        let target = export_images(store, images, names, export)?;
+        exported = exported.or(target);
         events.notice(Notice::Exported {
             dest: export_dest(export),
         });
@@ -55,7 +58,7 @@ pub(crate) fn export_all(
     for name in names {
         events.notice(Notice::Named(name));
     }
-    Ok(())
+    Ok(exported)
 }
 
 fn export_dest(export: &Export) -> &std::path::Path {

@@ -17,7 +17,7 @@ use rbuild_oci::{
     descriptor, descriptor_digest, media_types, platform_index, Digest, ImageReference, Platform,
 };
 
-use crate::error::StepFailure;
+use crate::error::{ExportError, StepFailure};
 use crate::image::BuiltImage;
 
 /// An output destination (`--output type=...,dest=...`).
@@ -49,25 +49,31 @@ pub fn commit_to_store(
 }
 
 /// Writes the image to `export`'s destination. Nothing is left at the destination when
-/// this fails.
+/// this fails. Returns the manifest an OCI layout's `index.json` points at.
 fn export_image(
     store: &Store,
     image: &BuiltImage,
     names: &[ImageReference],
     export: &Export,
-) -> Result<(), StepFailure> {
+) -> Result<Option<Descriptor>, StepFailure> {
     match export {
         Export::Oci { dest } => {
             let export = export_image_parts(store, image, names, Compression::Gzip)?;
+            let manifest = export.manifest.clone();
             rbuild_archive::write_oci_archive(&[export], None, &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+                .map_err(ExportError::from)?;
+            Ok(Some(manifest))
         }
         Export::Docker { dest } => {
             let export = export_image_parts(store, image, names, Compression::None)?;
             rbuild_archive::write_docker_archive(&[export], &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+                .map_err(ExportError::from)?;
+            Ok(None)
         }
-        Export::Local { dest } => crate::rootfs::export_rootfs(store, &image.chain, dest),
+        Export::Local { dest } => {
+            crate::rootfs::export_rootfs(store, &image.chain, dest)?;
+            Ok(None)
+        }
     }
 }
 
@@ -91,13 +97,14 @@ pub fn commit_index_to_store(
 }
 
 /// Writes the images (one per platform) to `export`'s destination. Nothing is left at the
-/// destination when this fails.
+/// destination when this fails. For an OCI layout, returns what its `index.json` points at
+/// (the manifest, or the index of several platforms): the digest the image has outside.
 pub fn export_images(
     store: &Store,
     images: &[BuiltImage],
     names: &[ImageReference],
     export: &Export,
-) -> Result<(), StepFailure> {
+) -> Result<Option<Descriptor>, StepFailure> {
     match (images, export) {
         ([image], _) => export_image(store, image, names, export),
         (_, Export::Oci { dest }) => {
@@ -107,13 +114,16 @@ pub fn export_images(
             }
             let manifests: Vec<Descriptor> = parts.iter().map(|p| p.manifest.clone()).collect();
             let index = image_index(images, &manifests)?;
+            let target = index.0.clone();
             rbuild_archive::write_oci_archive(&parts, Some(index), &StoreBlobs(store), dest)
-                .map_err(|e| StepFailure::Export(e.to_string()))
+                .map_err(ExportError::from)?;
+            Ok(Some(target))
         }
-        (_, Export::Docker { .. }) => Err(StepFailure::Export(
-            "a docker archive holds one platform; use type=oci for several".to_string(),
-        )),
-        (_, Export::Local { dest }) => export_rootfs_per_platform(store, images, dest),
+        (_, Export::Docker { .. }) => Err(ExportError::DockerArchivePlatforms.into()),
+        (_, Export::Local { dest }) => {
+            export_rootfs_per_platform(store, images, dest)?;
+            Ok(None)
+        }
     }
 }
 
@@ -124,8 +134,10 @@ fn export_rootfs_per_platform(
     dest: &std::path::Path,
 ) -> Result<(), StepFailure> {
     let created = !dest.exists();
-    fs::create_dir_all(dest)
-        .map_err(|e| StepFailure::Export(format!("cannot create {}: {e}", dest.display())))?;
+    fs::create_dir_all(dest).map_err(|source| ExportError::CreateDir {
+        path: dest.to_path_buf(),
+        source,
+    })?;
     for image in images {
         let dir = dest.join(image.config.platform().to_string().replace('/', "_"));
         if let Err(error) = crate::rootfs::export_rootfs(store, &image.chain, &dir) {
@@ -148,7 +160,7 @@ fn image_index(
         .cloned()
         .zip(images.iter().map(|i| i.config.platform()))
         .collect();
-    platform_index(&entries).map_err(|e| StepFailure::Export(e.to_string()))
+    Ok(platform_index(&entries).map_err(ExportError::from)?)
 }
 
 fn export_image_parts(
@@ -213,11 +225,7 @@ pub fn save_stored_images(
     let compression = match export {
         Export::Oci { .. } => Compression::Gzip,
         Export::Docker { .. } => Compression::None,
-        Export::Local { .. } => {
-            return Err(StepFailure::Export(
-                "saving writes an archive: type=oci or type=docker".to_string(),
-            ))
-        }
+        Export::Local { .. } => return Err(ExportError::SaveNeedsArchive.into()),
     };
     let mut parts = Vec::with_capacity(images.len());
     for (manifest, names) in images {
@@ -231,7 +239,7 @@ pub fn save_stored_images(
             rbuild_archive::write_oci_archive(&parts, None, &StoreBlobs(store), dest)
         }
     };
-    written.map_err(|e| StepFailure::Export(e.to_string()))
+    Ok(written.map_err(ExportError::from)?)
 }
 
 /// The parts of a stored image (manifest `manifest`) as they leave the machine: its config
@@ -272,9 +280,8 @@ fn store_manifest(
         ))
         .layers(layers)
         .build()
-        .map_err(|e| StepFailure::Export(format!("cannot build the image manifest: {e}")))?;
-    let manifest_bytes = serde_json::to_vec(&manifest)
-        .map_err(|e| StepFailure::Export(format!("cannot encode the image manifest: {e}")))?;
+        .map_err(ExportError::BuildManifest)?;
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(ExportError::EncodeManifest)?;
     let manifest_digest = store.blobs().put(&manifest_bytes)?;
     Ok((
         descriptor(

@@ -13,7 +13,7 @@ use filetime::FileTime;
 use rbuild_cache::{SnapshotChain, Store};
 use walkdir::WalkDir;
 
-use crate::error::StepFailure;
+use crate::error::{ExportError, StepFailure};
 use crate::ops::fresh_layer_over;
 
 /// Writes the merged root filesystem of `chain` to `dest`, which must not exist or be empty.
@@ -30,10 +30,11 @@ pub(crate) fn export_rootfs(
         rbuild_exec::with_mounted_layers(&stack, &[], |merged, _| copy_tree(merged, &staging))?;
     if let Err(e) = copied.and_then(|()| replace_dir(&staging, dest)) {
         let _ = fs::remove_dir_all(&staging);
-        return Err(StepFailure::Export(format!(
-            "cannot write the root filesystem to {}: {e}",
-            dest.display()
-        )));
+        return Err(ExportError::WriteRootfs {
+            path: dest.to_path_buf(),
+            source: e,
+        }
+        .into());
     }
     Ok(())
 }
@@ -41,14 +42,15 @@ pub(crate) fn export_rootfs(
 fn ensure_absent_or_empty(dest: &Path) -> Result<(), StepFailure> {
     match fs::read_dir(dest) {
         Ok(mut entries) => match entries.next() {
-            Some(_) => Err(StepFailure::Export(format!(
-                "output directory {} is not empty",
-                dest.display()
-            ))),
+            Some(_) => Err(ExportError::NotEmpty(dest.to_path_buf()).into()),
             None => Ok(()),
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StepFailure::Export(format!("{}: {e}", dest.display()))),
+        Err(source) => Err(ExportError::ReadDest {
+            path: dest.to_path_buf(),
+            source,
+        }
+        .into()),
     }
 }
 
