@@ -66,6 +66,7 @@ pub fn result_fields(result: &BuildResult) -> Result<serde_json::Value> {
         "digest": image_digest(result)?,
         "platforms": platforms,
         "executed": result.executed,
+        "cache_saved_ms": u64::try_from(result.cache_saved.as_millis()).unwrap_or(u64::MAX),
     }))
 }
 
