@@ -39,5 +39,5 @@ pub use image::{
 pub use key::{key_material, KeyInputs, KeyMaterial};
 pub use mounts::{MountError, RunEnvironment, SecretSource, Secrets, SshAgents};
 pub use rbuild_oci::cause_chain;
-pub use remote::{RemoteError, RemoteVersion};
+pub use remote::{checkout_git_context, RemoteError, RemoteVersion};
 pub use solve::{SolveOptions, SolveOutcome, Solver, VertexResult};

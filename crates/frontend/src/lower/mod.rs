@@ -35,6 +35,7 @@ use crate::parser;
 use crate::shell::ShellLex;
 
 pub use dot::graph_dot;
+pub use remote::{git_context, GitContextError};
 
 use args::GlobalArgs;
 use images::BaseImages;
