@@ -16,8 +16,9 @@ use crate::args::{BuildArgs, ProgressMode};
 use crate::build_context::PreparedContext;
 use crate::build_notices::CliEvents;
 use crate::diagnostics::engine_failure;
-use crate::progress::{BuildEnding, BuildSummary};
+use crate::progress::{BuildEnding, BuildSummary, BuildView};
 use crate::stdout_archive::StdoutArchive;
+use crate::step_logs::StepLogRecorder;
 use crate::{
     build_metadata, cache_cmd, cache_flags, interrupt, progress, progress_json, secrets,
     spec_fields,
@@ -81,14 +82,14 @@ pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
     let mut request = request(args, &prepared)?;
     let to_stdout = route_to_stdout(store, &mut request.exports)?;
     request.gc_limit = cache_cmd::gc_limit(store.root(), args.gc_keep_storage.as_deref())?;
-    let sink = progress::renderer(args.progress, args.quiet);
+    let sink = StepLogRecorder::new(store.root(), progress::renderer(args.progress, args.quiet));
     let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
     let run_env = secrets::run_environment(args, cancel)?;
     let events = CliEvents {
         json: args.progress == ProgressMode::Rawjson,
         stdout_archive: to_stdout.as_ref().map(StdoutArchive::path),
     };
-    let outcome = Build::new(store, &request, sink.as_ref(), &events).run(run_env);
+    let outcome = Build::new(store, &request, &sink, &events).run(run_env);
     let ending = match &outcome {
         Ok(_) => BuildEnding::Finished,
         Err(_) if interrupt::exit_code().is_some() => BuildEnding::Canceled,

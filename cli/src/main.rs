@@ -20,6 +20,7 @@ mod inspect;
 mod interrupt;
 mod load;
 mod load_input;
+mod logs_cmd;
 mod progress;
 mod progress_json;
 mod registry_cmd;
@@ -28,6 +29,7 @@ mod secrets;
 mod shell_help;
 mod spec_fields;
 mod stdout_archive;
+mod step_logs;
 mod system_info;
 mod tty_view;
 
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::History(args) => history::run(&store, args),
         Command::Inspect(args) => inspect::run(&store, args),
         Command::Info => system_info::info(&store),
+        Command::Logs { build, step } => logs_cmd::run(&store, build.as_deref(), step.as_deref()),
         Command::Version | Command::Completion { .. } | Command::Man => Ok(()),
         Command::Cache(command) => cache_cmd::run(&store, command),
         Command::Debug(DebugCommand::Graph(build)) => debug::graph(&store, build),
