@@ -90,6 +90,18 @@ pub enum Command {
         after_help = "Examples:\n  rbuild inspect app:1.0\n  rbuild inspect --format '{{.Config.Env}}' app:1.0\n  rbuild inspect --format '{{json .Config.Labels}}' app:1.0"
     )]
     Inspect(InspectArgs),
+    /// Show the full output of a build's steps (without BUILD: list recent builds).
+    #[command(
+        after_help = "Examples:\n  rbuild logs\n  rbuild logs last\n  rbuild logs last 3\n  rbuild logs 001764700000 'RUN make'"
+    )]
+    Logs {
+        /// A build id (or its start), or `last`.
+        #[arg(value_name = "BUILD")]
+        build: Option<String>,
+        /// A step number or part of its name.
+        #[arg(value_name = "STEP")]
+        step: Option<String>,
+    },
     /// Print rbuild's version and what it was built with.
     Version,
     /// Print the store's location and size and the kernel features builds use.
@@ -375,6 +387,7 @@ pub const SUBCOMMANDS: &[&str] = &[
     "build",
     "images",
     "load",
+    "logs",
     "save",
     "tag",
     "pull",

@@ -5,18 +5,24 @@
 //! The pipeline itself is `rbuild_engine`'s; nothing here builds.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rbuild_cache::Store;
 use rbuild_engine::{Build, BuildRequest, BuildResult, Dockerfile, Export};
-use rbuild_oci::{descriptor_digest, ImageReference, Platform};
+use rbuild_oci::{ImageReference, Platform};
 
 use crate::args::{BuildArgs, ProgressMode};
 use crate::build_context::PreparedContext;
 use crate::build_notices::CliEvents;
 use crate::diagnostics::engine_failure;
-use crate::{build_metadata, cache_cmd, cache_flags, interrupt, progress, progress_json, secrets};
+use crate::progress::{BuildEnding, BuildSummary, BuildView};
+use crate::stdout_archive::StdoutArchive;
+use crate::step_logs::StepLogRecorder;
+use crate::{
+    build_metadata, cache_cmd, cache_flags, interrupt, progress, progress_json, secrets,
+    spec_fields,
+};
 
 /// Turns the flags into the engine's request (reads the Dockerfile and .dockerignore).
 pub fn request(args: &BuildArgs, prepared: &PreparedContext) -> Result<BuildRequest> {
@@ -77,32 +83,95 @@ pub fn request(args: &BuildArgs, prepared: &PreparedContext) -> Result<BuildRequ
 pub fn run(store: &Store, args: &BuildArgs) -> Result<()> {
     let prepared = PreparedContext::prepare(store, args)?;
     let mut request = request(args, &prepared)?;
+    let to_stdout = route_to_stdout(store, &mut request.exports)?;
     request.gc_limit = cache_cmd::gc_limit(store.root(), args.gc_keep_storage.as_deref())?;
-    let sink = progress::renderer(args.progress, args.quiet);
+    let sink = StepLogRecorder::new(store.root(), progress::renderer(args.progress, args.quiet));
     let cancel = interrupt::cancel_on_signals().context("cannot watch for Ctrl-C")?;
     let run_env = secrets::run_environment(args, cancel)?;
     let events = CliEvents {
         json: args.progress == ProgressMode::Rawjson,
+        stdout_archive: to_stdout.as_ref().map(StdoutArchive::path),
     };
-    let outcome = Build::new(store, &request, sink.as_ref(), &events).run(run_env);
-    sink.finished(outcome.is_ok());
+    let outcome = Build::new(store, &request, &sink, &events).run(run_env);
+    let ending = match &outcome {
+        Ok(_) => BuildEnding::Finished,
+        Err(_) if interrupt::exit_code().is_some() => BuildEnding::Canceled,
+        Err(_) => BuildEnding::Failed,
+    };
+    let summary = BuildSummary {
+        exported_bytes: exported_bytes(&request.exports),
+        cache_saved: outcome.as_ref().map(|r| r.cache_saved).unwrap_or_default(),
+    };
+    sink.finished(ending, &summary);
     let result = outcome.map_err(|e| engine_failure(&e, &request))?;
     build_metadata::write_files(args, &request, &result)?;
     if events.json {
         progress_json::emit("result", build_metadata::result_fields(&result)?);
     }
-    report(&result, args.quiet || events.json)
+    report(&result, args.quiet || events.json, to_stdout.is_none())?;
+    match &to_stdout {
+        Some(archive) => archive.send(),
+        None => Ok(()),
+    }
 }
 
-fn report(result: &BuildResult, quiet: bool) -> Result<()> {
-    let stored = descriptor_digest(&result.stored)?;
+/// What the outputs hold on disk (archives and directories), for the closing summary.
+fn exported_bytes(exports: &[Export]) -> u64 {
+    fn size(path: &Path) -> u64 {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| size(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        }
+    }
+    exports.iter().map(|export| size(dest_of(export))).sum()
+}
+
+/// Points the output with `dest=-` (at most one, an archive type) at a staged file whose
+/// bytes go to stdout once the build has succeeded.
+fn route_to_stdout(store: &Store, exports: &mut [Export]) -> Result<Option<StdoutArchive>> {
+    let to_stdout: Vec<usize> = (0..exports.len())
+        .filter(|&i| dest_of(&exports[i]) == Path::new("-"))
+        .collect();
+    let index = match to_stdout.as_slice() {
+        [] => return Ok(None),
+        [index] => *index,
+        _ => bail!("--output: only one output can go to stdout (dest=-)"),
+    };
+    let archive = StdoutArchive::stage(store, "--output dest=-")?;
+    match &mut exports[index] {
+        Export::Oci { dest } | Export::Docker { dest } => *dest = archive.path(),
+        Export::Local { .. } => bail!(
+            "--output type=local,dest=-: a directory cannot go to stdout; use type=oci or \
+             type=docker"
+        ),
+    }
+    Ok(Some(archive))
+}
+
+fn dest_of(export: &Export) -> &Path {
+    match export {
+        Export::Oci { dest } | Export::Docker { dest } | Export::Local { dest } => dest,
+    }
+}
+
+/// Tells what was built on stderr; the image id goes to stdout unless stdout carries an
+/// archive (`print_id` false).
+fn report(result: &BuildResult, quiet: bool, print_id: bool) -> Result<()> {
     let first = result
         .images
         .first()
         .ok_or_else(|| anyhow!("the build produced no image"))?;
     match result.images.as_slice() {
         _ if quiet => {}
-        [_] => eprintln!("writing image {} (manifest {stored}) done", first.image_id),
+        [_] => {
+            eprintln!("writing image {} done", first.image_id);
+            if let Some(digest) = &result.distribution {
+                eprintln!("image digest {digest} (the exported or pushed manifest)");
+            }
+        }
         images => {
             for image in images {
                 eprintln!(
@@ -110,10 +179,15 @@ fn report(result: &BuildResult, quiet: bool) -> Result<()> {
                     image.image_id, image.platform
                 );
             }
-            eprintln!("writing image index {stored} done");
+            eprintln!(
+                "writing image index {} done",
+                build_metadata::image_digest(result)?
+            );
         }
     }
-    println!("{}", first.image_id);
+    if print_id {
+        println!("{}", first.image_id);
+    }
     Ok(())
 }
 
@@ -156,6 +230,11 @@ fn is_registry_output(spec: &str) -> bool {
     spec.split(',').any(|field| field.trim() == "type=registry")
 }
 
+/// Attributes of `-o type=oci|docker|local`.
+const ARCHIVE_OUTPUT_KEYS: &[&str] = &["type", "dest"];
+/// Attributes of `-o type=registry`.
+const REGISTRY_OUTPUT_KEYS: &[&str] = &["type", "name", "push"];
+
 /// Where the result is pushed: every `-t` name with `--push`; for `type=registry`, its
 /// `name=` (several separated by `,` inside quotes are not supported) or else the tags.
 fn push_destinations(
@@ -168,10 +247,11 @@ fn push_destinations(
         destinations.extend(tags.iter().cloned());
     }
     for spec in registry_outputs {
-        let name = spec
-            .split(',')
-            .find_map(|field| field.trim().strip_prefix("name="));
-        match name {
+        let fields = spec_fields::parse(spec, "--output", REGISTRY_OUTPUT_KEYS)?;
+        if let Some(value) = fields.get("push").filter(|v| v.as_str() != "true") {
+            bail!("--output {spec:?}: type=registry always pushes (push={value:?})");
+        }
+        match fields.get("name") {
             Some(name) => destinations.push(
                 ImageReference::parse(name)
                     .with_context(|| format!("--output {spec:?}: invalid name {name:?}"))?,
@@ -188,25 +268,27 @@ fn push_destinations(
 }
 
 /// Parses `--output`: `type=oci|docker|local,dest=PATH`, or a bare path for `local`.
+/// An attribute other than `type` and `dest` is an error.
 pub fn parse_output(spec: &str) -> Result<Export> {
     if !spec.contains('=') {
         return Ok(Export::Local {
             dest: PathBuf::from(spec),
         });
     }
-    let fields = parse_pairs(
-        &spec.split(',').map(str::to_string).collect::<Vec<_>>(),
-        "--output",
-    )?;
+    let fields = spec_fields::split(spec, "--output")?;
+    let kind = fields.get("type").map(String::as_str);
+    if let Some(other) = kind.filter(|k| !matches!(*k, "oci" | "docker" | "local")) {
+        bail!("--output {spec:?}: unknown type {other:?} (oci, docker, local or registry)");
+    }
+    spec_fields::require_known(&fields, spec, "--output", ARCHIVE_OUTPUT_KEYS)?;
     let dest = fields
         .get("dest")
         .map(PathBuf::from)
         .ok_or_else(|| anyhow!("--output {spec:?}: missing dest=PATH"))?;
-    match fields.get("type").map(String::as_str) {
+    match kind {
         Some("oci") => Ok(Export::Oci { dest }),
         Some("docker") => Ok(Export::Docker { dest }),
-        Some("local") => Ok(Export::Local { dest }),
-        Some(other) => bail!("--output {spec:?}: unknown type {other:?} (oci, docker or local)"),
+        Some(_) => Ok(Export::Local { dest }),
         None => bail!("--output {spec:?}: missing type=oci|docker|local"),
     }
 }
@@ -242,5 +324,13 @@ mod tests {
         );
         assert!(parse_output("type=zip,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
+        let unknown = parse_output("type=oci,dest=o.tar,compression=zstd").unwrap_err();
+        assert!(unknown
+            .to_string()
+            .contains("unknown attribute \"compression\" (accepted: type, dest)"));
+        let tags = [ImageReference::parse("a:1").unwrap()];
+        let registry = "type=registry,name=reg:5000/a:1,oci-mediatypes=true".to_string();
+        let unknown = push_destinations(false, &tags, &[&registry]).unwrap_err();
+        assert!(unknown.to_string().contains("\"oci-mediatypes\""));
     }
 }

@@ -1,10 +1,11 @@
 //! Where a build's context and Dockerfile come from, as `docker build` takes them: a
 //! directory; a tar archive (plain or compressed) given as a path or as `-` on stdin; a
 //! bare Dockerfile on stdin (`rbuild build - < Dockerfile`, empty context); or the
-//! Dockerfile alone on stdin with `-f -`.
+//! Dockerfile alone on stdin with `-f -`; or a git repository.
 //!
 //! Archives are extracted into the store's scratch space with ADD's rules (writes confined
-//! to the directory) and removed when the build ends. Git URLs are not contexts yet.
+//! to the directory) and removed when the build ends. A git URL (`https://…/repo.git#ref:subdir`,
+//! `git://…`) is checked out as ADD checks git sources out, and removed likewise.
 
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Read};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use rbuild_cache::{ScratchDir, Store};
+use rbuild_solver::graph::GitSource;
 
 use crate::args::BuildArgs;
 
@@ -36,6 +38,11 @@ impl PreparedContext {
             true => Some(read_stdin("the Dockerfile")?),
             false => None,
         };
+        if !context.exists() {
+            if let Some(parsed) = context.to_str().and_then(rbuild_frontend::git_context) {
+                return from_git(store, parsed?, dockerfile_text);
+            }
+        }
         if context.is_file() {
             let (scratch, dir) = extract(store, context)?;
             return Ok(PreparedContext {
@@ -84,6 +91,29 @@ fn from_stdin(store: &Store) -> Result<PreparedContext> {
         dir: dir.canonicalize()?,
         dockerfile_text,
         _scratch: Some(scratch),
+    })
+}
+
+/// A git URL: the repository checked out at the reference's commit (as ADD does), built in
+/// its subdirectory.
+fn from_git(
+    store: &Store,
+    (source, subdir): (GitSource, String),
+    dockerfile_text: Option<String>,
+) -> Result<PreparedContext> {
+    let (commit, checkout) = rbuild_solver::checkout_git_context(store, &source)
+        .with_context(|| format!("cannot check out the build context {}", source.remote))?;
+    let dir = checkout.path().join(&subdir);
+    if !dir.is_dir() {
+        bail!(
+            "build context {}: {subdir:?} is not a directory at commit {commit}",
+            source.remote
+        );
+    }
+    Ok(PreparedContext {
+        dir: dir.canonicalize()?,
+        dockerfile_text,
+        _scratch: Some(checkout),
     })
 }
 

@@ -1,6 +1,7 @@
 //! What `--iidfile` and `--metadata-file` write after a successful build, for scripts:
 //! the image id, and buildx's metadata keys (`containerimage.digest`,
-//! `containerimage.config.digest`, `containerimage.descriptor`, `image.name`).
+//! `containerimage.config.digest`, `image.name`). The digest is the one the image has
+//! outside the store (see `image_digest`), never the store's own manifest.
 //!
 //! Each file is written whole or not at all (staged beside it and renamed).
 
@@ -15,26 +16,42 @@ use serde_json::json;
 use crate::args::BuildArgs;
 
 pub fn write_files(args: &BuildArgs, request: &BuildRequest, result: &BuildResult) -> Result<()> {
-    let stored = descriptor_digest(&result.stored)?;
-    let image_id = match result.images.as_slice() {
-        [only] => only.image_id.to_string(),
-        _ => stored.to_string(),
-    };
+    let image_id = image_id(result)?;
     if let Some(path) = &args.iidfile {
         write_atomically(path, image_id.as_bytes())?;
     }
     if let Some(path) = &args.metadata_file {
         let names: Vec<String> = request.tags.iter().map(ToString::to_string).collect();
         let metadata = json!({
-            "containerimage.digest": stored.to_string(),
+            "containerimage.digest": image_digest(result)?,
             "containerimage.config.digest": image_id,
-            "containerimage.descriptor": result.stored,
             "image.name": names.join(","),
             "buildx.build.ref": result.build_id,
         });
         write_atomically(path, serde_json::to_string_pretty(&metadata)?.as_bytes())?;
     }
     Ok(())
+}
+
+/// The image id: the config digest, or for several platforms the index's digest (the one
+/// an OCI export or push carries when there was one).
+fn image_id(result: &BuildResult) -> Result<String> {
+    match result.images.as_slice() {
+        [only] => Ok(only.image_id.to_string()),
+        _ => image_digest(result),
+    }
+}
+
+/// The digest the image has outside the store: the exported or pushed manifest (index);
+/// for a build that left none, what docker names a local build by, the image id.
+pub fn image_digest(result: &BuildResult) -> Result<String> {
+    if let Some(digest) = &result.distribution {
+        return Ok(digest.to_string());
+    }
+    match result.images.as_slice() {
+        [only] => Ok(only.image_id.to_string()),
+        _ => Ok(descriptor_digest(&result.stored)?.to_string()),
+    }
 }
 
 /// The `result` event of rawjson progress.
@@ -46,9 +63,10 @@ pub fn result_fields(result: &BuildResult) -> Result<serde_json::Value> {
         .collect();
     Ok(json!({
         "image_id": result.images.first().map(|i| i.image_id.to_string()),
-        "digest": descriptor_digest(&result.stored)?.to_string(),
+        "digest": image_digest(result)?,
         "platforms": platforms,
         "executed": result.executed,
+        "cache_saved_ms": u64::try_from(result.cache_saved.as_millis()).unwrap_or(u64::MAX),
     }))
 }
 

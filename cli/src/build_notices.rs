@@ -1,6 +1,8 @@
 //! How the engine's notices read on stderr: caches imported and exported, `--explain`
 //! verdicts, outputs written, names given, the cleanup after the build, warnings.
 
+use std::path::PathBuf;
+
 use rbuild_engine::{BuildEvents, Notice};
 
 use crate::explain_view;
@@ -9,11 +11,19 @@ use crate::images::human_size;
 /// Prints every notice as a line (or lines) on stderr; as `notice` events with `json`.
 pub struct CliEvents {
     pub json: bool,
+    /// The staged file of an output going to stdout (`dest=-`), said as "stdout".
+    pub stdout_archive: Option<PathBuf>,
 }
 
 impl BuildEvents for CliEvents {
     fn notice(&self, notice: Notice<'_>) {
-        for line in lines(&notice) {
+        let lines = match notice {
+            Notice::Exported { dest } if Some(dest) == self.stdout_archive.as_deref() => {
+                vec!["exported to stdout".to_string()]
+            }
+            notice => lines(&notice),
+        };
+        for line in lines {
             if self.json {
                 crate::progress_json::emit("notice", serde_json::json!({ "message": line }));
             } else {

@@ -10,13 +10,20 @@ use anyhow::{anyhow, bail, Result};
 use rbuild_engine::{CacheFrom, CacheMode, CacheTo};
 use rbuild_oci::ImageReference;
 
+use crate::spec_fields;
+
+/// Attributes of `--cache-from type=local`.
+const LOCAL_FROM_KEYS: &[&str] = &["type", "src", "cache-mounts"];
+/// Attributes of `--cache-to type=local`.
+const LOCAL_TO_KEYS: &[&str] = &["type", "dest", "mode", "cache-mounts"];
+
 /// Parses every `--cache-from type=local,src=DIR[,cache-mounts=true]` (a bare path means
 /// `src=`).
 pub fn parse_cache_from(specs: &[String]) -> Result<Vec<CacheFrom>> {
     specs
         .iter()
         .map(|spec| {
-            let fields = local_fields(spec, "--cache-from", "src")?;
+            let fields = local_fields(spec, "--cache-from", "src", LOCAL_FROM_KEYS)?;
             let src = fields
                 .get("src")
                 .map(PathBuf::from)
@@ -32,7 +39,7 @@ pub fn parse_cache_to(specs: &[String]) -> Result<Vec<CacheTo>> {
     specs
         .iter()
         .map(|spec| {
-            let fields = local_fields(spec, "--cache-to", "dest")?;
+            let fields = local_fields(spec, "--cache-to", "dest", LOCAL_TO_KEYS)?;
             let dest = fields
                 .get("dest")
                 .map(PathBuf::from)
@@ -109,22 +116,24 @@ fn parse_mode(spec: &str, flag: &str, value: &str) -> Result<CacheMode> {
     }
 }
 
-/// `key=value` fields of a local cache spec; only `type=local` is supported.
-fn local_fields(spec: &str, flag: &str, path_key: &str) -> Result<BTreeMap<String, String>> {
+/// `key=value` fields of a local cache spec, each one of `accepted`; only `type=local` is
+/// supported.
+fn local_fields(
+    spec: &str,
+    flag: &str,
+    path_key: &str,
+    accepted: &[&str],
+) -> Result<BTreeMap<String, String>> {
     if !spec.contains('=') {
         return Ok(BTreeMap::from([(path_key.to_string(), spec.to_string())]));
     }
-    let mut fields = BTreeMap::new();
-    for field in spec.split(',') {
-        let (key, value) = field
-            .split_once('=')
-            .ok_or_else(|| anyhow!("{flag} {spec:?}: expected key=value, got {field:?}"))?;
-        fields.insert(key.trim().to_string(), value.to_string());
-    }
+    let fields = spec_fields::split(spec, flag)?;
     match fields.get("type").map(String::as_str) {
-        None | Some("local") => Ok(fields),
+        None | Some("local") => {}
         Some(other) => bail!("{flag} {spec:?}: cache type {other:?} is not supported (local)"),
     }
+    spec_fields::require_known(&fields, spec, flag, accepted)?;
+    Ok(fields)
 }
 
 #[cfg(test)]
@@ -166,5 +175,10 @@ mod tests {
         assert!(parse_registry("type=registry", "--cache-to").is_err());
         assert!(parse_cache_to(&["type=local,dest=o,mode=all".into()]).is_err());
         assert!(parse_cache_from(&["type=local".into()]).is_err());
+        let unknown = parse_cache_to(&["type=local,dest=o,compression=zstd".into()]).unwrap_err();
+        assert!(unknown
+            .to_string()
+            .contains("unknown attribute \"compression\" (accepted: type, dest, mode"));
+        assert!(parse_cache_from(&["type=local,src=a,digest=sha256:1".into()]).is_err());
     }
 }

@@ -20,13 +20,18 @@ mod inspect;
 mod interrupt;
 mod load;
 mod load_input;
+mod logs_cmd;
 mod progress;
 mod progress_json;
 mod registry_cmd;
 mod save;
 mod secrets;
 mod shell_help;
+mod spec_fields;
+mod stdout_archive;
+mod step_logs;
 mod system_info;
+mod tty_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +96,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::History(args) => history::run(&store, args),
         Command::Inspect(args) => inspect::run(&store, args),
         Command::Info => system_info::info(&store),
+        Command::Logs { build, step } => logs_cmd::run(&store, build.as_deref(), step.as_deref()),
         Command::Version | Command::Completion { .. } | Command::Man => Ok(()),
         Command::Cache(command) => cache_cmd::run(&store, command),
         Command::Debug(DebugCommand::Graph(build)) => debug::graph(&store, build),

@@ -2,19 +2,17 @@
 //! or, with `--format oci`, an OCI image layout tar — to `-o FILE` or to stdout.
 //!
 //! The archive is written by `rbuild_solver::save_stored_images` (atomic, deterministic);
-//! to stdout it is staged in the store's scratch space first, so a failure never leaves
-//! half an archive in a pipe's consumer's hands without an error exit. Ctrl-C or SIGTERM
-//! stops the write (nothing is left of it) and exits 130 / 143.
+//! to stdout it goes through `StdoutArchive` (staged whole first). Ctrl-C or SIGTERM stops
+//! the write (nothing is left of it) and exits 130 / 143.
 
-use std::io::{self, IsTerminal, Write};
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rbuild_cache::Store;
 use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::ImageReference;
 use rbuild_solver::{save_stored_images, Export};
 
 use crate::args::{SaveArgs, SaveFormat};
+use crate::stdout_archive::StdoutArchive;
 use crate::{image_lookup, interrupt};
 
 pub fn run(store: &Store, args: &SaveArgs) -> Result<()> {
@@ -37,20 +35,10 @@ pub fn run(store: &Store, args: &SaveArgs) -> Result<()> {
         Some(path) => save_stored_images(store, &images, &export(path.clone()), &cancel)
             .with_context(|| format!("cannot save to {}", path.display())),
         None => {
-            if io::stdout().is_terminal() {
-                bail!("cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout");
-            }
-            let scratch = store.scratch_dir("save")?;
-            let staged = scratch.path().join("archive.tar");
-            save_stored_images(store, &images, &export(staged.clone()), &cancel)
+            let staged = StdoutArchive::stage(store, "use -o FILE")?;
+            save_stored_images(store, &images, &export(staged.path()), &cancel)
                 .context("cannot save the images")?;
-            let mut file = std::fs::File::open(&staged)?;
-            let mut stdout = io::stdout().lock();
-            io::copy(&mut file, &mut stdout).context("cannot write the archive to stdout")?;
-            stdout
-                .flush()
-                .context("cannot write the archive to stdout")?;
-            Ok(())
+            staged.send()
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_success, context_from, stderr, TestStore};
+use common::{assert_success, context_from, stderr, stdout, TestStore};
 
 /// Lines each step prints: BuildKit clips a step's log at 2 MiB; this writes more than that.
 const LINES: usize = 60_000;
@@ -100,4 +100,61 @@ fn plain_progress_prints_every_line_of_a_failing_step() {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[test]
+fn rbuild_logs_lists_builds_and_shows_each_steps_full_output() {
+    require_sandbox!();
+    let store = TestStore::with_busybox();
+    let out = build_logging(
+        &store,
+        "",
+        "head -c 5000000 /dev/zero | tr '\\0' z; echo; echo after-the-cut",
+    );
+    assert_success(&out, "long output build");
+    let context = context_from(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN echo first-step\nRUN echo second-step && exit 4\n",
+    )]);
+    let failed = store.build(context.path(), &[]);
+    assert!(!failed.status.success());
+
+    let listing = stdout(&store.rbuild(&["logs"]));
+    let rows: Vec<&str> = listing.lines().collect();
+    assert!(rows[0].starts_with("BUILD"), "{listing}");
+    assert_eq!(rows.len(), 3, "{listing}");
+    assert!(rows[1].ends_with("FAILED"), "newest first: {listing}");
+    assert!(rows[2].ends_with("FINISHED"), "{listing}");
+
+    let last = stdout(&store.rbuild(&["logs", "last"]));
+    assert!(
+        last.contains("first-step\n") && last.contains("second-step\n"),
+        "{last}"
+    );
+    let one = stdout(&store.rbuild(&["logs", "last", "RUN echo second"]));
+    assert!(
+        one.contains("second-step") && !one.contains("first-step"),
+        "{one}"
+    );
+
+    // The older build, by the start of its id: its big step is cut at 4 MiB, with a marker.
+    let older = rows[2].split_whitespace().next().expect("build id");
+    let big = store.rbuild(&["logs", older, "RUN awk"]);
+    assert_success(&big, "logs of the older build");
+    let text = stdout(&big);
+    assert!(
+        text.contains("log-line-000001-"),
+        "starts with the step's first line"
+    );
+    assert!(text.contains("[rbuild: log truncated at 4 MiB]"));
+    // (the first line is the step's name, which holds the command)
+    assert!(
+        !text.lines().skip(1).any(|l| l.contains("after-the-cut")),
+        "nothing past the limit"
+    );
+    assert!(text.len() < (4 << 20) + 200_000, "{} bytes", text.len());
+
+    let missing = store.rbuild(&["logs", "nosuchbuild"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no logs of build \"nosuchbuild\""));
 }

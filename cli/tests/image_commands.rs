@@ -217,6 +217,25 @@ fn history_lists_steps_newest_first_in_dockers_columns() {
     assert!(env.ends_with("|0B"), "{env}");
 }
 
+/// `docker load` reads the archive, when a docker daemon answers here.
+fn docker_load_when_a_daemon_answers(archive: &std::path::Path) {
+    let answers = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !answers {
+        println!("RBUILD-TEST-SKIPPED: docker load: no docker daemon answers `docker info`");
+        return;
+    }
+    let loaded = checked(
+        "docker",
+        &["load", "-i", archive.to_str().expect("utf-8 path")],
+    );
+    assert!(loaded.contains("app:1.0"), "{loaded}");
+}
+
 #[test]
 fn save_writes_archives_skopeo_and_load_read_back() {
     require_sandbox!();
@@ -252,6 +271,16 @@ fn save_writes_archives_skopeo_and_load_read_back() {
         "skopeo",
         &["inspect", &format!("oci-archive:{}:1.0", oci_tar.display())],
     );
+    let copied = dir.path().join("copied");
+    checked(
+        "skopeo",
+        &[
+            "copy",
+            &format!("docker-archive:{}", docker_tar.display()),
+            &format!("oci:{}:app", copied.display()),
+        ],
+    );
+    docker_load_when_a_daemon_answers(&docker_tar);
 
     // Read back by a fresh store: from a file, gzip-compressed, and from stdin.
     let other = TestStore::empty();
@@ -347,10 +376,9 @@ fn build_quiet_iidfile_and_metadata_file_are_for_scripts() {
         .expect("metadata JSON");
     assert_eq!(meta["containerimage.config.digest"], id.as_str());
     assert_eq!(meta["image.name"], "docker.io/library/app:q");
-    let digest = meta["containerimage.digest"].as_str().unwrap_or_default();
-    let inspected =
-        stdout(&store.rbuild(&["images", "--digests", "--format", "{{.Digest}}", "app:q"]));
-    assert_eq!(inspected.trim(), digest);
+    // Nothing was exported or pushed: the digest is the image id, as docker's for a local
+    // build (build_output_specs.rs checks the exported case).
+    assert_eq!(meta["containerimage.digest"], id.as_str());
 }
 
 #[test]

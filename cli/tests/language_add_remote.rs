@@ -516,3 +516,44 @@ fn one_add_mixes_a_url_local_files_and_a_heredoc() {
     let again = build(&store, context.path(), &[]);
     assert!(step_cached(&again, "ADD"), "{}", again.progress);
 }
+
+#[test]
+fn a_git_url_is_a_build_context_at_its_ref_and_subdirectory() {
+    require_sandbox!();
+    let daemon = GitDaemon::start();
+    let repo = daemon.repository("ctx.git");
+    commit(
+        &repo,
+        &[
+            ("app/Dockerfile", "FROM busybox\nCOPY msg.txt /msg.txt\n"),
+            ("app/msg.txt", "one\n"),
+        ],
+        "first",
+    );
+    git(&repo, &["tag", "v1"]);
+    commit(&repo, &[("app/msg.txt", "two\n")], "second");
+    let store = TestStore::with_busybox();
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    for (fragment, expected) in [("#v1:app", "one\n"), ("#main:app", "two\n")] {
+        let dest = out_dir.path().join(fragment.replace([':', '#'], "_"));
+        let url = format!("{}{fragment}", daemon.url("ctx.git"));
+        let out = store.build(
+            Path::new(&url),
+            &["-o", &format!("type=local,dest={}", dest.display())],
+        );
+        common::assert_success(&out, &format!("build {url}"));
+        assert_eq!(
+            std::fs::read_to_string(dest.join("msg.txt")).expect("msg.txt"),
+            expected
+        );
+    }
+    let url = format!("{}#nope:app", daemon.url("ctx.git"));
+    let out = store.build(Path::new(&url), &[]);
+    assert!(!out.status.success());
+    let text = common::stderr(&out);
+    assert!(
+        text.contains("cannot check out the build context"),
+        "{text}"
+    );
+    assert!(text.contains("ref \"nope\" not found"), "{text}");
+}

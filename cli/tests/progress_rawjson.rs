@@ -17,7 +17,16 @@ const SCHEMA: &[(&str, &[&str])] = &[
     ("vertex.completed", &["vertex", "duration_ms"]),
     ("vertex.error", &["vertex", "error"]),
     ("notice", &["message"]),
-    ("result", &["image_id", "digest", "platforms", "executed"]),
+    (
+        "result",
+        &[
+            "image_id",
+            "digest",
+            "platforms",
+            "executed",
+            "cache_saved_ms",
+        ],
+    ),
     ("error", &["error"]),
 ];
 
@@ -61,7 +70,7 @@ fn a_build_streams_schema_valid_events_and_ends_with_the_result() {
     let context = context_copy("hello");
     std::fs::write(
         context.path().join("Dockerfile"),
-        "FROM busybox\nCOPY greeting.txt /\nRUN cat /greeting.txt && echo visible\n",
+        "FROM busybox\nCOPY greeting.txt /\nRUN cat /greeting.txt && echo visible && sleep 0.3\n",
     )
     .expect("write Dockerfile");
     let out = rawjson_build(&store, context.path(), &["-t", "hello:json"]);
@@ -81,7 +90,16 @@ fn a_build_streams_schema_valid_events_and_ends_with_the_result() {
     assert_success(&out, "cached rawjson build");
     let second = events(&stderr(&out));
     assert!(!of_type(&second, "vertex.cached").is_empty());
-    assert_eq!(second.last().expect("events")["executed"], 0);
+    let rebuilt = second.last().expect("events");
+    assert_eq!(rebuilt["executed"], 0);
+    // The time the cache saved is what the cached steps took when they ran.
+    let ran_ms: u64 = of_type(&first, "vertex.completed")
+        .iter()
+        .filter_map(|e| e["duration_ms"].as_u64())
+        .sum();
+    let saved_ms = rebuilt["cache_saved_ms"].as_u64().expect("cache_saved_ms");
+    assert!(saved_ms >= 300, "the RUN slept 0.3s: {rebuilt}");
+    assert!(saved_ms.abs_diff(ran_ms) <= 5, "{saved_ms} vs {ran_ms} ms");
 }
 
 #[test]

@@ -93,6 +93,12 @@ fn push_build_pull_offline_and_repush() {
     );
     let pushed_digest: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     let pushed_digest = pushed_digest["Digest"].as_str().unwrap().to_string();
+    // The digest the build reports is the pushed manifest's, as skopeo sees it.
+    assert!(
+        stderr(&built).contains(&format!("image digest {pushed_digest}")),
+        "{}",
+        stderr(&built)
+    );
 
     // A third empty store pulls it: the same manifest digest.
     let third = TestStore::empty();

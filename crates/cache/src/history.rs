@@ -121,6 +121,16 @@ impl BuildHistory {
             .collect()
     }
 
+    /// The build recorded as `id`, if it is still kept.
+    pub fn get(&self, id: &str) -> Result<Option<BuildRecord>, StoreError> {
+        let found = self.shared.db.read("reading build history", |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM builds WHERE id = ?1"))?
+                .query_row([id], stored_build)
+                .optional()
+        })?;
+        found.map(|stored| self.complete(stored)).transpose()
+    }
+
     /// Whether a listing for selection `digest` is stored.
     pub fn has_listing(&self, digest: &Digest) -> Result<bool, StoreError> {
         self.shared.db.read("looking up a context listing", |c| {

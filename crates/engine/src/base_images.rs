@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use rbuild_cache::Store;
-use rbuild_frontend::{ImageResolver, ResolvedImage};
-use rbuild_oci::{descriptor_digest, ImageReference, Platform};
-use rbuild_solver::resolve_local_image;
+use rbuild_frontend::{ImageResolver, ResolveError, ResolvedImage};
+use rbuild_oci::{cause_chain, descriptor_digest, DigestError, ImageReference, Platform};
+use rbuild_solver::{resolve_local_image, StepFailure};
 
+use crate::error::EngineError;
 use crate::registry_transfer;
 
 /// Resolves `FROM` names in the local image store, pulling what is missing.
@@ -22,6 +23,28 @@ pub(crate) struct StoreImages<'a> {
     pulled: Mutex<HashSet<(ImageReference, String)>>,
 }
 
+/// Why a base image could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BaseImageError {
+    /// The store has no such image (or no such platform of it).
+    #[error(transparent)]
+    NotStored(#[from] StepFailure),
+    #[error("the stored image has an invalid manifest digest")]
+    Digest(#[from] DigestError),
+    #[error("pulling {reference}")]
+    Pull {
+        reference: String,
+        #[source]
+        source: Box<EngineError>,
+    },
+    /// Neither in the store nor pullable: both reasons.
+    #[error("{}; {}", cause_chain(.stored.as_ref()), cause_chain(.pull.as_ref()))]
+    Unavailable {
+        stored: Box<BaseImageError>,
+        pull: Box<BaseImageError>,
+    },
+}
+
 impl<'a> StoreImages<'a> {
     pub fn new(store: &'a Store, always_pull: bool) -> StoreImages<'a> {
         StoreImages {
@@ -31,7 +54,7 @@ impl<'a> StoreImages<'a> {
         }
     }
 
-    fn pull(&self, reference: &ImageReference, platform: &Platform) -> Result<(), String> {
+    fn pull(&self, reference: &ImageReference, platform: &Platform) -> Result<(), BaseImageError> {
         let key = (reference.clone(), platform.to_string());
         let mut pulled = self
             .pulled
@@ -40,8 +63,12 @@ impl<'a> StoreImages<'a> {
         if pulled.contains(&key) {
             return Ok(());
         }
-        registry_transfer::pull(self.store, reference, platform)
-            .map_err(|e| format!("pulling {}: {e}", reference.familiar()))?;
+        registry_transfer::pull(self.store, reference, platform).map_err(|e| {
+            BaseImageError::Pull {
+                reference: reference.familiar(),
+                source: Box::new(e),
+            }
+        })?;
         pulled.insert(key);
         Ok(())
     }
@@ -50,14 +77,34 @@ impl<'a> StoreImages<'a> {
         &self,
         reference: &ImageReference,
         platform: &Platform,
-    ) -> Result<ResolvedImage, String> {
-        let image =
-            resolve_local_image(self.store, reference, platform).map_err(|e| e.to_string())?;
-        let manifest = descriptor_digest(&image.manifest).map_err(|e| e.to_string())?;
+    ) -> Result<ResolvedImage, BaseImageError> {
+        let image = resolve_local_image(self.store, reference, platform)?;
+        let manifest = descriptor_digest(&image.manifest)?;
         Ok(ResolvedImage {
             manifest,
             config: image.config,
         })
+    }
+
+    fn find(
+        &self,
+        reference: &ImageReference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, BaseImageError> {
+        if self.always_pull {
+            self.pull(reference, platform)?;
+            return self.local(reference, platform);
+        }
+        match self.local(reference, platform) {
+            Ok(image) => Ok(image),
+            Err(stored) => match self.pull(reference, platform) {
+                Ok(()) => self.local(reference, platform),
+                Err(pull) => Err(BaseImageError::Unavailable {
+                    stored: Box::new(stored),
+                    pull: Box::new(pull),
+                }),
+            },
+        }
     }
 }
 
@@ -66,17 +113,7 @@ impl ImageResolver for StoreImages<'_> {
         &self,
         reference: &ImageReference,
         platform: &Platform,
-    ) -> Result<ResolvedImage, String> {
-        if self.always_pull {
-            self.pull(reference, platform)?;
-            return self.local(reference, platform);
-        }
-        match self.local(reference, platform) {
-            Ok(image) => Ok(image),
-            Err(missing) => match self.pull(reference, platform) {
-                Ok(()) => self.local(reference, platform),
-                Err(pull) => Err(format!("{missing}; {pull}")),
-            },
-        }
+    ) -> Result<ResolvedImage, ResolveError> {
+        Ok(self.find(reference, platform)?)
     }
 }

@@ -6,14 +6,16 @@
 //! them and turns their failures into `EngineError`.
 
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rbuild_cache::Store;
 use rbuild_exec::CancelToken;
 use rbuild_graph::BuildGraph;
 use rbuild_oci::oci_spec::image::Descriptor;
-use rbuild_oci::{Digest, Platform};
-use rbuild_solver::explain::{explain_build, record_build, BuildFacts, BuildIdentity};
+use rbuild_oci::{descriptor_digest, Digest, Platform};
+use rbuild_solver::explain::{
+    cache_time_saved, explain_build, record_build, BuildFacts, BuildIdentity,
+};
 use rbuild_solver::progress::ProgressSink;
 use rbuild_solver::{
     assemble_image, BuildContexts, BuiltImage, RunEnvironment, SolveOptions, SolveOutcome, Solver,
@@ -50,9 +52,16 @@ pub struct BuildResult {
     /// One per requested platform, in request order.
     pub images: Vec<PlatformImage>,
     /// What the names point at in the store: a manifest, or an index for several platforms.
+    /// Its layers are described uncompressed, so outside the store this digest means nothing.
     pub stored: Descriptor,
+    /// The digest the image has outside: the manifest (or index) an OCI export's
+    /// `index.json` points at, else the one a push sent; `None` for a build that only
+    /// stored or wrote docker archives and directories.
+    pub distribution: Option<Digest>,
     /// How many steps ran (the rest came from the cache).
     pub executed: usize,
+    /// How long the cached steps ran in the builds that produced them.
+    pub cache_saved: Duration,
 }
 
 impl<'a> Build<'a> {
@@ -86,15 +95,19 @@ impl<'a> Build<'a> {
         let build_id = new_build_id();
         let outcome = self.solve(&lowered, &build_id, run_env)?;
         self.explain_and_record(&build_id, started, &lowered.graph, &outcome);
+        let cache_saved = cache_time_saved(store, &outcome);
         let images = self.assemble(&lowered, &outcome);
         let built: Vec<BuiltImage> = images.iter().map(|i| i.image.clone()).collect();
         stop_if_cancelled(&cancel)?;
         let stored = outputs::commit(store, &built, &request.tags)?;
         let exports = &request.exports;
-        outputs::export_all(store, &built, &request.tags, exports, self.events, &cancel)?;
+        let exported =
+            outputs::export_all(store, &built, &request.tags, exports, self.events, &cancel)?;
+        let mut distribution = exported.as_ref().map(descriptor_digest).transpose()?;
         for destination in &request.push {
             stop_if_cancelled(&cancel)?;
             let summary = crate::registry_transfer::push(store, &stored, destination)?;
+            distribution = distribution.or(summary.digest.clone());
             self.events.notice(Notice::Pushed {
                 destination,
                 summary: &summary,
@@ -122,7 +135,9 @@ impl<'a> Build<'a> {
             build_id,
             images,
             stored,
+            distribution,
             executed: outcome.executed(),
+            cache_saved,
         })
     }
 

@@ -37,6 +37,9 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Registry(#[from] rbuild_registry::RegistryError),
+    /// A descriptor the build made names no valid digest.
+    #[error(transparent)]
+    Digest(#[from] rbuild_oci::DigestError),
     /// The request cannot be carried out as asked (e.g. a docker archive of two platforms).
     #[error("{0}")]
     Unsupported(String),

@@ -39,8 +39,9 @@ pub(crate) fn commit(
     Ok(target)
 }
 
-/// Writes every output, then reports the names. Cancelling `cancel` stops the output
-/// being written (nothing is left of it) and the ones after it.
+/// Writes every output, then reports the names. Returns what the first OCI layout's
+/// `index.json` points at, if one was written. Cancelling `cancel` stops the output being
+/// written (nothing is left of it) and the ones after it.
 pub(crate) fn export_all(
     store: &Store,
     images: &[BuiltImage],
@@ -48,12 +49,14 @@ pub(crate) fn export_all(
     exports: &[Export],
     events: &dyn BuildEvents,
     cancel: &CancelToken,
-) -> Result<(), EngineError> {
+) -> Result<Option<Descriptor>, EngineError> {
+    let mut exported = None;
     for export in exports {
         events.notice(Notice::Exporting {
             dest: export_dest(export),
         });
-        export_images(store, images, names, export, cancel)?;
+        let target = export_images(store, images, names, export, cancel)?;
+        exported = exported.or(target);
         events.notice(Notice::Exported {
             dest: export_dest(export),
         });
@@ -61,7 +64,7 @@ pub(crate) fn export_all(
     for name in names {
         events.notice(Notice::Named(name));
     }
-    Ok(())
+    Ok(exported)
 }
 
 fn export_dest(export: &Export) -> &std::path::Path {

@@ -20,6 +20,9 @@ mod source_text;
 pub use diagnostic::{did_you_mean, Diagnostic};
 pub use dockerignore::read_dockerignore;
 pub use error::FrontendError;
-pub use lower::{build_definition, graph_dot, BuildOptions, ImageResolver, ResolvedImage};
+pub use lower::{
+    build_definition, git_context, graph_dot, BuildOptions, GitContextError, ImageResolver,
+    ResolveError, ResolvedImage,
+};
 pub use parser::{parse, ParseError};
 pub use source_text::{decode_dockerfile, NonUtf8Line};

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cause_chain;
 mod config;
 mod descriptor;
 mod digest;
@@ -15,6 +16,7 @@ pub mod media_types;
 mod platform;
 mod reference;
 
+pub use cause_chain::cause_chain;
 pub use config::{EmptyObject, HealthConfig, History, ImageConfig, RootFs, RuntimeConfig};
 pub use descriptor::{descriptor, descriptor_digest};
 pub use digest::{Digest, DigestError, DigestingWriter};

@@ -1,6 +1,8 @@
 //! `SolveError`: why a build stopped, tied to the vertex (and so the Dockerfile line) that
 //! failed.
 
+use std::path::PathBuf;
+
 use crate::graph::{SourceLocation, VertexId};
 
 /// A failed build: which step, where it came from, and the cause.
@@ -52,8 +54,47 @@ pub enum StepFailure {
     UnknownContext(String),
     #[error("image {reference}: {message}")]
     Image { reference: String, message: String },
-    #[error("{0}")]
-    Export(String),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("cannot start a worker pool")]
+    WorkerPool(#[source] rayon::ThreadPoolBuildError),
+}
+
+/// Why writing a built or stored image out (archive, directory, store manifest) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Archive(#[from] rbuild_archive::ArchiveError),
+    #[error("cannot make the image index")]
+    Index(#[from] rbuild_oci::IndexError),
+    #[error("cannot build the image manifest")]
+    BuildManifest(#[source] rbuild_oci::oci_spec::OciSpecError),
+    #[error("cannot encode the image manifest")]
+    EncodeManifest(#[source] serde_json::Error),
+    #[error("a docker archive holds one platform; use type=oci for several")]
+    DockerArchivePlatforms,
+    #[error("saving writes an archive: type=oci or type=docker")]
+    SaveNeedsArchive,
+    #[error("output directory {} is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("cannot read output directory {}", path.display())]
+    ReadDest {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the root filesystem to {}", path.display())]
+    WriteRootfs {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StepFailure {
@@ -84,20 +125,4 @@ impl SolveError {
             cause: Box::new(cause.into()),
         }
     }
-}
-
-/// An error and its sources, outermost first, joined by `: `; a cause whose text the
-/// message already holds is not repeated.
-pub fn cause_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }

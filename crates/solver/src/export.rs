@@ -23,7 +23,7 @@ use rbuild_oci::{
     descriptor, descriptor_digest, media_types, platform_index, Digest, ImageReference, Platform,
 };
 
-use crate::error::StepFailure;
+use crate::error::{ExportError, StepFailure};
 use crate::image::BuiltImage;
 
 /// An output destination (`--output type=...,dest=...`).
@@ -55,28 +55,32 @@ pub fn commit_to_store(
 }
 
 /// Writes the image to `export`'s destination. Nothing is left at the destination when
-/// this fails.
+/// this fails. Returns the manifest an OCI layout's `index.json` points at.
 fn export_image(
     store: &Store,
     image: &BuiltImage,
     names: &[ImageReference],
     export: &Export,
     cancel: &CancelToken,
-) -> Result<(), StepFailure> {
+) -> Result<Option<Descriptor>, StepFailure> {
     let blobs = StoreBlobs { store, cancel };
     match export {
         Export::Oci { dest } => {
             let export = export_image_parts(store, image, names, Compression::Gzip, cancel)?;
+            let manifest = export.manifest.clone();
             rbuild_archive::write_oci_archive(&[export], None, &blobs, dest)
-                .map_err(|e| archive_failure(e, cancel))
+                .map_err(|e| archive_failure(e, cancel))?;
+            Ok(Some(manifest))
         }
         Export::Docker { dest } => {
             let export = export_image_parts(store, image, names, Compression::None, cancel)?;
             rbuild_archive::write_docker_archive(&[export], &blobs, dest)
-                .map_err(|e| archive_failure(e, cancel))
+                .map_err(|e| archive_failure(e, cancel))?;
+            Ok(None)
         }
         Export::Local { dest } => {
-            crate::rootfs::export_rootfs(store, &[(&image.chain, None)], dest, cancel)
+            crate::rootfs::export_rootfs(store, &[(&image.chain, None)], dest, cancel)?;
+            Ok(None)
         }
     }
 }
@@ -86,7 +90,7 @@ fn archive_failure(error: rbuild_archive::ArchiveError, cancel: &CancelToken) ->
     if cancel.is_cancelled() {
         StepFailure::interrupted(cancel)
     } else {
-        StepFailure::Export(error.to_string())
+        ExportError::from(error).into()
     }
 }
 
@@ -110,7 +114,8 @@ pub fn commit_index_to_store(
 }
 
 /// Writes the images (one per platform) to `export`'s destination. Nothing is left at the
-/// destination when this fails.
+/// destination when this fails. For an OCI layout, returns what its `index.json` points at
+/// (the manifest, or the index of several platforms): the digest the image has outside.
 ///
 /// Cancelling `cancel` stops the export with `StepFailure::Interrupted`.
 pub fn export_images(
@@ -119,7 +124,7 @@ pub fn export_images(
     names: &[ImageReference],
     export: &Export,
     cancel: &CancelToken,
-) -> Result<(), StepFailure> {
+) -> Result<Option<Descriptor>, StepFailure> {
     match (images, export) {
         ([image], _) => export_image(store, image, names, export, cancel),
         (_, Export::Oci { dest }) => {
@@ -136,13 +141,13 @@ pub fn export_images(
             }
             let manifests: Vec<Descriptor> = parts.iter().map(|p| p.manifest.clone()).collect();
             let index = image_index(images, &manifests)?;
+            let target = index.0.clone();
             let blobs = StoreBlobs { store, cancel };
             rbuild_archive::write_oci_archive(&parts, Some(index), &blobs, dest)
-                .map_err(|e| archive_failure(e, cancel))
+                .map_err(|e| archive_failure(e, cancel))?;
+            Ok(Some(target))
         }
-        (_, Export::Docker { .. }) => Err(StepFailure::Export(
-            "a docker archive holds one platform; use type=oci for several".to_string(),
-        )),
+        (_, Export::Docker { .. }) => Err(ExportError::DockerArchivePlatforms.into()),
         // `dest/linux_amd64/`, `dest/linux_arm64/`, ... as buildx writes them.
         (_, Export::Local { dest }) => {
             let platform_dirs: Vec<(&SnapshotChain, Option<String>)> = images
@@ -154,7 +159,8 @@ pub fn export_images(
                     )
                 })
                 .collect();
-            crate::rootfs::export_rootfs(store, &platform_dirs, dest, cancel)
+            crate::rootfs::export_rootfs(store, &platform_dirs, dest, cancel)?;
+            Ok(None)
         }
     }
 }
@@ -169,7 +175,7 @@ fn image_index(
         .cloned()
         .zip(images.iter().map(|i| i.config.platform()))
         .collect();
-    platform_index(&entries).map_err(|e| StepFailure::Export(e.to_string()))
+    Ok(platform_index(&entries).map_err(ExportError::from)?)
 }
 
 fn export_image_parts(
@@ -250,11 +256,7 @@ pub fn save_stored_images(
     let compression = match export {
         Export::Oci { .. } => Compression::Gzip,
         Export::Docker { .. } => Compression::None,
-        Export::Local { .. } => {
-            return Err(StepFailure::Export(
-                "saving writes an archive: type=oci or type=docker".to_string(),
-            ))
-        }
+        Export::Local { .. } => return Err(ExportError::SaveNeedsArchive.into()),
     };
     let mut parts = Vec::with_capacity(images.len());
     for (manifest, names) in images {
@@ -316,9 +318,8 @@ fn store_manifest(
         ))
         .layers(layers)
         .build()
-        .map_err(|e| StepFailure::Export(format!("cannot build the image manifest: {e}")))?;
-    let manifest_bytes = serde_json::to_vec(&manifest)
-        .map_err(|e| StepFailure::Export(format!("cannot encode the image manifest: {e}")))?;
+        .map_err(ExportError::BuildManifest)?;
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(ExportError::EncodeManifest)?;
     let manifest_digest = store.blobs().put(&manifest_bytes)?;
     Ok((
         descriptor(

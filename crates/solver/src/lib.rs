@@ -27,7 +27,7 @@ mod solve;
 mod solve_tests;
 
 pub use context::{BuildContexts, MAIN_CONTEXT};
-pub use error::{cause_chain, SolveError, StepFailure};
+pub use error::{ExportError, SolveError, StepFailure};
 pub use export::{
     commit_index_to_store, commit_to_store, export_images, save_stored_images, stored_image_parts,
     Export,
@@ -38,5 +38,6 @@ pub use image::{
 };
 pub use key::{key_material, KeyInputs, KeyMaterial};
 pub use mounts::{MountError, RunEnvironment, SecretSource, Secrets, SshAgents};
-pub use remote::{RemoteError, RemoteVersion};
+pub use rbuild_oci::cause_chain;
+pub use remote::{checkout_git_context, RemoteError, RemoteVersion};
 pub use solve::{SolveOptions, SolveOutcome, Solver, VertexResult};

@@ -190,7 +190,7 @@ fn apply_copy(
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(2)
                 .build()
-                .map_err(|e| StepFailure::Export(format!("cannot start a worker pool: {e}")))?;
+                .map_err(StepFailure::WorkerPool)?;
             let matches = pool
                 .install(|| select_sources_excluding(root, &op.paths, &select, &excludes))
                 .map_err(|e| match e {

@@ -16,7 +16,7 @@ use rbuild_cache::{SnapshotChain, Store};
 use rbuild_exec::CancelToken;
 use walkdir::WalkDir;
 
-use crate::error::StepFailure;
+use crate::error::{ExportError, StepFailure};
 use crate::ops::fresh_layer_over;
 
 /// Writes the merged root filesystem of each chain to `dest` (which must not exist or be
@@ -33,10 +33,10 @@ pub(crate) fn export_rootfs(
         if cancel.is_cancelled() {
             StepFailure::interrupted(cancel)
         } else {
-            StepFailure::Export(format!(
-                "cannot write the root filesystem to {}: {e}",
-                dest.display()
-            ))
+            StepFailure::from(ExportError::WriteRootfs {
+                path: dest.to_path_buf(),
+                source: io::Error::other(e.to_string()),
+            })
         }
     };
     let staged = StagedDir::create(dest).map_err(|e| failed(&e))?;
@@ -58,14 +58,15 @@ pub(crate) fn export_rootfs(
 fn ensure_absent_or_empty(dest: &Path) -> Result<(), StepFailure> {
     match fs::read_dir(dest) {
         Ok(mut entries) => match entries.next() {
-            Some(_) => Err(StepFailure::Export(format!(
-                "output directory {} is not empty",
-                dest.display()
-            ))),
+            Some(_) => Err(ExportError::NotEmpty(dest.to_path_buf()).into()),
             None => Ok(()),
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StepFailure::Export(format!("{}: {e}", dest.display()))),
+        Err(source) => Err(ExportError::ReadDest {
+            path: dest.to_path_buf(),
+            source,
+        }
+        .into()),
     }
 }
 

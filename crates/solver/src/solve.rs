@@ -7,7 +7,7 @@
 //! `execute`'s.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rbuild_cache::{SnapshotChain, Store};
 use rbuild_oci::Digest;
@@ -53,6 +53,8 @@ pub struct VertexResult {
     pub build_id: Option<String>,
     /// The document the key was hashed from (for `--explain` and cache export).
     pub material: KeyMaterial,
+    /// How long the step ran in this build; `None` for hits and base images.
+    pub duration: Option<Duration>,
 }
 
 /// The results of every vertex the target needed.
@@ -224,6 +226,7 @@ impl<'a> Solver<'a> {
                 created: None,
                 build_id: None,
                 material,
+                duration: None,
             });
         }
         if !self.options.no_cache {
@@ -236,6 +239,7 @@ impl<'a> Solver<'a> {
                     created: Some(record.created),
                     build_id: Some(record.build_id),
                     material,
+                    duration: None,
                 });
             }
         }
@@ -264,9 +268,10 @@ impl<'a> Solver<'a> {
         self.store
             .index()
             .record(&key, &chain, &material.to_json(), &self.options.build_id)?;
+        let duration = started.elapsed();
         self.progress.event(ProgressEvent::Done {
             vertex: v,
-            duration: started.elapsed(),
+            duration,
         });
         Ok(VertexResult {
             key,
@@ -275,6 +280,7 @@ impl<'a> Solver<'a> {
             created: Some(unix_now()),
             build_id: Some(self.options.build_id.clone()),
             material,
+            duration: Some(duration),
         })
     }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use rbuild_graph::{BuildGraph, ImageSource, Op, SourceLocation, Vertex, VertexId};
-use rbuild_oci::{ImageReference, Platform};
+use rbuild_oci::{cause_chain, ImageReference, Platform};
 
 use crate::error::Fault;
 
@@ -43,7 +43,11 @@ impl<'a> BaseImages<'a> {
                 .resolver
                 .resolve(reference, platform)
                 .map_err(|cause| {
-                    Fault::base_image(format!("{} ({platform}): {cause}", reference.familiar()))
+                    Fault::base_image(format!(
+                        "{} ({platform}): {}",
+                        reference.familiar(),
+                        cause_chain(cause.as_ref())
+                    ))
                 })?;
             self.known.insert(
                 key.clone(),

@@ -35,6 +35,7 @@ use crate::parser;
 use crate::shell::ShellLex;
 
 pub use dot::graph_dot;
+pub use remote::{git_context, GitContextError};
 
 use args::GlobalArgs;
 use images::BaseImages;
@@ -80,17 +81,20 @@ impl BuildOptions {
     }
 }
 
-/// Finds base images (`FROM`, `COPY --from=<image>`); implemented by the CLI on the local
-/// store.
+/// Finds base images (`FROM`, `COPY --from=<image>`); implemented by the engine on the
+/// local store.
 pub trait ImageResolver {
-    /// The platform-specific image `reference` names, or a human-readable reason it can't
-    /// be had (e.g. "not found in the local store").
+    /// The platform-specific image `reference` names, or the resolver's typed reason it
+    /// can't be had (the diagnostic shows it with its causes).
     fn resolve(
         &self,
         reference: &ImageReference,
         platform: &Platform,
-    ) -> Result<ResolvedImage, String>;
+    ) -> Result<ResolvedImage, ResolveError>;
 }
+
+/// Why a resolver could not produce a base image: its own error, kept with its sources.
+pub type ResolveError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A resolved base image: the manifest it is pinned to and its config.
 #[derive(Clone, Debug, PartialEq, Eq)]

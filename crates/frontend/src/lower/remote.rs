@@ -55,6 +55,38 @@ impl SourceKind {
     }
 }
 
+/// A build context given as a git URL is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid git context {url:?}: {reason}")]
+pub struct GitContextError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// A build context given as a git repository (`https://host/repo.git#ref:subdir`,
+/// `git://…`, `git@host:repo`), read as ADD reads git sources: the repository and the
+/// subdirectory to build in (`.` for its root). `None` when `text` is no git URL.
+pub fn git_context(text: &str) -> Option<Result<(GitSource, String), GitContextError>> {
+    if SourceKind::of(text) != SourceKind::Git {
+        return None;
+    }
+    let flags = RemoteFlags {
+        checksum: None,
+        keep_git_dir: None,
+    };
+    Some(match git_source(text, &flags) {
+        Ok((RemoteSource::Git(source), subdir)) => Ok((source, subdir)),
+        Ok(_) => Err(GitContextError {
+            url: text.to_string(),
+            reason: "not a git repository".to_string(),
+        }),
+        Err(fault) => Err(GitContextError {
+            url: text.to_string(),
+            reason: fault.message,
+        }),
+    })
+}
+
 /// ADD's flags that concern remote sources, expanded.
 pub(super) struct RemoteFlags<'a> {
     pub checksum: Option<&'a str>,

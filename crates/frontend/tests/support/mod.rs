@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rbuild_frontend::{
-    build_definition, BuildOptions, FrontendError, ImageResolver, ResolvedImage,
+    build_definition, BuildOptions, FrontendError, ImageResolver, ResolveError, ResolvedImage,
 };
 use rbuild_graph::{BuildDefinition, Op, RunOp, Vertex};
 use rbuild_oci::{Digest, ImageConfig, ImageReference, Platform};
@@ -61,7 +61,7 @@ impl ImageResolver for LocalImages {
         &self,
         reference: &ImageReference,
         platform: &Platform,
-    ) -> Result<ResolvedImage, String> {
+    ) -> Result<ResolvedImage, ResolveError> {
         self.requests
             .borrow_mut()
             .push(format!("{reference} {platform}"));
@@ -74,8 +74,8 @@ impl ImageResolver for LocalImages {
         let layout = self
             .layouts
             .get(&key)
-            .ok_or_else(|| "not found in the local store".to_string())?;
-        resolve_in_layout(layout, platform)
+            .ok_or("not found in the local store")?;
+        Ok(resolve_in_layout(layout, platform)?)
     }
 }
 

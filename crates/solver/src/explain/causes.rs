@@ -200,6 +200,7 @@ mod tests {
             name: "[2/3] RUN echo $GREETING".into(),
             key: Digest::of(material.to_string().as_bytes()),
             material,
+            duration_ms: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::solve::SolveOutcome;
 use causes::Comparison;
 pub use listing::FileChanges;
 use listing::Listing;
+pub use record::cache_time_saved;
 use record::{earlier_build, position, EarlierBuild};
 
 /// Which builds are "the same Dockerfile": same context directory and Dockerfile name.

@@ -5,6 +5,7 @@
 //! Why a step missed is worked out in `causes`; storing documents is the store's job.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use rbuild_cache::{BuildRecord, Store, StoreError};
 use rbuild_oci::Digest;
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 use super::BuildFacts;
 use crate::graph::{CopySource, Op};
+use crate::solve::SolveOutcome;
 
 /// Earlier builds of the same Dockerfile name considered when the context directory has
 /// no build of its own (it was renamed or re-cloned).
@@ -35,6 +37,9 @@ pub(super) struct StepDocument {
     pub name: String,
     pub key: Digest,
     pub material: Value,
+    /// How long the step ran in this build (absent for cache hits and older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// An earlier build loaded for comparison.
@@ -61,6 +66,9 @@ impl BuildDocument {
                     name: vertex.name.clone(),
                     key: result.key.clone(),
                     material: result.material.value().clone(),
+                    duration_ms: result
+                        .duration
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 })
             })
             .collect();
@@ -108,6 +116,28 @@ pub(super) fn record(store: &Store, facts: &BuildFacts<'_>) -> Result<(), StoreE
         document: text,
         listings: context_digests(facts),
     })
+}
+
+/// The time the cache hits of `outcome` saved: for each, how long its step ran in the
+/// build that produced it, as that build's record says (records trimmed away count 0).
+pub fn cache_time_saved(store: &Store, outcome: &SolveOutcome) -> Duration {
+    let mut documents: HashMap<&str, Option<BuildDocument>> = HashMap::new();
+    let mut saved = Duration::ZERO;
+    for result in outcome.results.values().filter(|r| r.cached) {
+        let Some(build_id) = result.build_id.as_deref() else {
+            continue;
+        };
+        let document = documents.entry(build_id).or_insert_with(|| {
+            let record = store.history().get(build_id).ok().flatten()?;
+            load(record).map(|earlier| earlier.document)
+        });
+        let ran = document
+            .as_ref()
+            .and_then(|d| d.steps.iter().find(|s| s.key == result.key))
+            .and_then(|s| s.duration_ms);
+        saved += Duration::from_millis(ran.unwrap_or(0));
+    }
+    saved
 }
 
 /// The selection digests of every COPY from a local context in this build.

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
 use super::error::RemoteError;
-use crate::error::cause_chain;
+use rbuild_oci::cause_chain;
 
 /// Mode of a downloaded file before `--chmod`, as in BuildKit.
 const DOWNLOAD_MODE: u32 = 0o600;

@@ -62,6 +62,18 @@ enum Pending<'g> {
     },
 }
 
+/// A build context from a git repository: `source` resolved to a commit and checked out
+/// as ADD checks one out, into scratch space of the store. Returns the commit and the
+/// checkout (removed when dropped).
+pub fn checkout_git_context(
+    store: &Store,
+    source: &GitSource,
+) -> Result<(String, ScratchDir), RemoteError> {
+    let commit = git::resolve_commit(source)?;
+    let checkout = git::checkout(store, source, &commit)?;
+    Ok((commit, checkout))
+}
+
 /// Resolves every remote source of `op` (there are none unless it is a remote ADD). A URL
 /// without `--checksum` is downloaded now: its digest is only known from its bytes.
 pub(crate) fn resolve<'g>(
