@@ -37,15 +37,7 @@ fn push_build_pull_offline_and_repush() {
     assert_success(&run(&first, &config, &["tag", "busybox", &base]), "tag");
     let pushed = run(&first, &config, &["push", &base]);
     assert_success(&pushed, "push busybox");
-    let raw = common::checked(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{base}"),
-        ],
-    );
+    let raw = registry_support::raw_manifest(&base);
     assert!(
         raw.contains("application/vnd.oci.image.index.v1+json"),
         "{raw}"
@@ -177,15 +169,7 @@ fn a_multi_platform_build_pushes_one_index() {
         ],
     );
     assert_success(&built, "multi-platform build with --push");
-    let raw = common::checked(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{app}"),
-        ],
-    );
+    let raw = registry_support::raw_manifest(&app);
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(
         index["mediaType"], "application/vnd.oci.image.index.v1+json",

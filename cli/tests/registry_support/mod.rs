@@ -302,3 +302,18 @@ impl TestCertificates {
         );
     }
 }
+
+/// The document `reference` names on a loopback registry, as skopeo reads it (`--raw`).
+pub fn raw_manifest(reference: &str) -> String {
+    let output = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        output.status.success(),
+        "skopeo inspect --raw {reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
