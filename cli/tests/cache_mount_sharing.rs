@@ -91,6 +91,10 @@ impl Runners {
             runs[0].1 && runs[1].1,
             "the seeding steps ran again: {runs:?}\n{progress}"
         );
+        assert_success(
+            &second.rbuild(&["cache", "check"]),
+            "cache check after the import",
+        );
         self.read(out, "seen")
     }
 
