@@ -91,6 +91,10 @@ impl Runners {
             runs[0].1 && runs[1].1,
             "the seeding steps ran again: {runs:?}\n{progress}"
         );
+        assert_success(
+            &second.rbuild(&["cache", "check"]),
+            "cache check after the import",
+        );
         self.read(out, "seen")
     }
 
@@ -139,15 +143,7 @@ fn cache_mount_contents_travel_through_a_registry_only_when_asked() {
     )]);
 
     // The cache is one plain image manifest whose extra layer is marked as a cache mount.
-    let raw = common::checked(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{cache}"),
-        ],
-    );
+    let raw = registry_support::raw_manifest(&cache);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(
         manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",

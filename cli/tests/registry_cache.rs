@@ -33,15 +33,7 @@ fn two_runners_share_one_cache_through_a_registry() {
     let first = TestStore::with_busybox();
     let to = format!("type=registry,ref={cache},mode=max");
     let out = build(&first, &["-t", "app:1", "--cache-to", &to]);
-    let raw = common::checked(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{cache}"),
-        ],
-    );
+    let raw = registry_support::raw_manifest(&cache);
     assert!(
         raw.contains("application/vnd.oci.image.manifest.v1+json"),
         "{raw}"

@@ -1,7 +1,8 @@
 //! Pull and push against a real registry (Debian's docker-registry on loopback): a pushed
 //! build reads back with skopeo and pulls into an empty store with the same digest; FROM
 //! pulls a missing base, builds offline once it is stored, and `--pull` with the registry
-//! down fails clearly; a second push uploads no blob; an index pushes as one index.
+//! down fails clearly; a second push uploads no blob (counted in the registry's log); a
+//! loaded index and a multi-platform build each push as one index.
 
 mod common;
 mod registry_support;
@@ -36,15 +37,7 @@ fn push_build_pull_offline_and_repush() {
     assert_success(&run(&first, &config, &["tag", "busybox", &base]), "tag");
     let pushed = run(&first, &config, &["push", &base]);
     assert_success(&pushed, "push busybox");
-    let raw = common::checked(
-        "skopeo",
-        &[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{base}"),
-        ],
-    );
+    let raw = registry_support::raw_manifest(&base);
     assert!(
         raw.contains("application/vnd.oci.image.index.v1+json"),
         "{raw}"
@@ -150,4 +143,73 @@ fn unknown_repository_and_tag_fail_clearly() {
         "{message}"
     );
     assert_success(&store.rbuild(&["cache", "check"]), "cache check");
+}
+
+#[test]
+fn a_multi_platform_build_pushes_one_index() {
+    require_sandbox!();
+    let Some(registry) = LocalRegistry::start() else {
+        return;
+    };
+    let config = tempfile::tempdir().unwrap();
+    let store = TestStore::with_busybox();
+    let context = context_from(&[
+        ("Dockerfile", "FROM busybox\nCOPY hello /hello\n"),
+        ("hello", "hello\n"),
+    ]);
+    let app = format!("{}/team/multi:1", registry.host());
+    let ctx = context.path().display().to_string();
+    let built = run(
+        &store,
+        &config,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            &app,
+            "--push",
+            &ctx,
+        ],
+    );
+    assert_success(&built, "multi-platform build with --push");
+    let raw = registry_support::raw_manifest(&app);
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{raw}"
+    );
+    let mut architectures: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    architectures.sort();
+    assert_eq!(architectures, ["amd64", "arm64"], "{raw}");
+    // The tag was written once, with the index; the platform manifests went by digest.
+    let tag_puts = registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/team/multi/manifests/1 "))
+        .count();
+    assert_eq!(tag_puts, 1, "{}", registry.log());
+    for arch in ["amd64", "arm64"] {
+        let inspect = common::checked(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--override-arch",
+                arch,
+                &format!("docker://{app}"),
+            ],
+        );
+        assert!(
+            inspect.contains(&format!("\"Architecture\": \"{arch}\"")),
+            "{inspect}"
+        );
+    }
 }

@@ -212,3 +212,108 @@ fn relay_answers(mut server: TcpStream, mut client: TcpStream, limit: usize) {
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = server.shutdown(std::net::Shutdown::Both);
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in a temp
+/// dir, for registries served over TLS.
+pub struct TestCertificates {
+    pub dir: TempDir,
+}
+
+impl TestCertificates {
+    /// None (and a printed skip line) when openssl is not installed.
+    pub fn generate() -> Option<TestCertificates> {
+        if !Path::new("/usr/bin/openssl").exists() {
+            println!("RBUILD-TEST-SKIPPED: openssl missing (Debian openssl)");
+            return None;
+        }
+        let certs = TestCertificates {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        let key_pair =
+            |key: &str| ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key].map(String::from);
+        let mut ca = key_pair("ca.key").to_vec();
+        ca.extend(
+            [
+                "-x509",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rbuild test CA",
+            ]
+            .map(String::from),
+        );
+        certs.openssl(&ca);
+        let mut csr = key_pair("server.key").to_vec();
+        csr.extend(["-out", "server.csr", "-subj", "/CN=127.0.0.1"].map(String::from));
+        certs.openssl(&csr);
+        fs::write(
+            certs.dir.path().join("san.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write san.ext");
+        certs.openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ]
+            .map(String::from),
+        );
+        Some(certs)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The `http.tls` section of a registry config serving the server certificate.
+    pub fn registry_tls(&self) -> String {
+        format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            self.path("server.crt").display(),
+            self.path("server.key").display()
+        )
+    }
+
+    pub fn openssl(&self, args: &[String]) {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The document `reference` names on a loopback registry, as skopeo reads it (`--raw`).
+pub fn raw_manifest(reference: &str) -> String {
+    let output = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        output.status.success(),
+        "skopeo inspect --raw {reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -192,13 +192,8 @@ fn holds_no_file(dir: &Path) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache_mounts::tests::store;
     use crate::{CacheMountSharing, Store};
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
 
     fn key() -> Digest {
         Digest::of(b"cache-mount\0go-build")

@@ -14,6 +14,7 @@ mod challenge;
 mod client;
 pub mod credentials;
 mod error;
+mod parallel;
 mod pull;
 mod push;
 mod settings;

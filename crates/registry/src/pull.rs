@@ -16,10 +16,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use crate::client::{RegistryClient, Scope};
 use crate::credentials::CredentialStore;
 use crate::error::RegistryError;
+use crate::parallel::map_parallel;
 use crate::settings::RegistrySettings;
-
-/// How many layers download at once.
-const PARALLEL_LAYERS: usize = 4;
 
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
@@ -271,7 +269,7 @@ fn descriptor_digest_of(client: &RegistryClient, d: &Descriptor) -> Result<Diges
         .map_err(|e| client.document(format!("bad digest {}: {e}", d.digest())))
 }
 
-/// Downloads the layers not yet stored, `PARALLEL_LAYERS` at a time. Returns how many were
+/// Downloads the layers not yet stored, `PARALLEL_BLOBS` at a time. Returns how many were
 /// fetched and how many were already present.
 fn fetch_layers(
     store: &Store,
@@ -287,31 +285,11 @@ fn fetch_layers(
         }
     }
     let fetched = missing.len();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<(), RegistryError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..PARALLEL_LAYERS.min(missing.len()))
-            .map(|_| {
-                scope.spawn(|| loop {
-                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(digest) = missing.get(n) else {
-                        return Ok(());
-                    };
-                    fetch_blob(store, client, repository, digest)?;
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    Err(client.document("a download thread panicked".to_string()))
-                })
-            })
-            .collect()
-    });
-    for result in results {
-        result?;
-    }
+    map_parallel(
+        &missing,
+        |digest| fetch_blob(store, client, repository, digest),
+        || client.document("a download thread panicked".to_string()),
+    )?;
     Ok((fetched, layers.len() - fetched))
 }
 

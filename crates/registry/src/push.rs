@@ -1,4 +1,4 @@
-//! Pushing documents and blobs from the store: each blob is checked with `HEAD` first and
+//! Pushing documents and blobs from the store, a few blobs at once: each is checked with `HEAD` first and
 //! skipped when present, mounted from another repository of the same registry when the
 //! caller names candidates, else uploaded streaming from the store file (one `PUT` for a
 //! small blob, `PATCH` chunks then `PUT` for a large one). Manifests follow their blobs,
@@ -16,6 +16,7 @@ use reqwest::{StatusCode, Url};
 
 use crate::client::{RegistryClient, Scope};
 use crate::error::RegistryError;
+use crate::parallel::map_parallel;
 use crate::pull::header_digest;
 use crate::settings::RegistrySettings;
 
@@ -109,13 +110,26 @@ impl Pusher<'_> {
         manifest: &PushManifest,
         summary: &mut PushSummary,
     ) -> Result<(), RegistryError> {
-        for blob in &manifest.blobs {
-            let digest: Digest = blob
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|e| self.client.document(format!("bad blob digest: {e}")))?;
-            match self.push_blob(&digest)? {
+        let digests = manifest
+            .blobs
+            .iter()
+            .map(|blob| {
+                blob.digest()
+                    .to_string()
+                    .parse()
+                    .map_err(|e| self.client.document(format!("bad blob digest: {e}")))
+            })
+            .collect::<Result<Vec<Digest>, RegistryError>>()?;
+        let outcomes = map_parallel(
+            &digests,
+            |digest| self.push_blob(digest),
+            || {
+                self.client
+                    .document("an upload thread panicked".to_string())
+            },
+        )?;
+        for outcome in outcomes {
+            match outcome {
                 BlobOutcome::Present => summary.skipped += 1,
                 BlobOutcome::Mounted => summary.mounted += 1,
                 BlobOutcome::Uploaded => summary.uploaded += 1,
