@@ -22,7 +22,7 @@ use crate::error::EngineError;
 use crate::events::{BuildEvents, Notice};
 use crate::platforms::{self, LoweredBuild};
 use crate::request::BuildRequest;
-use crate::{cache_transfer, outputs};
+use crate::{cache_transfer, outputs, run_network};
 
 /// One build of one request against one store.
 pub struct Build<'a> {
@@ -75,7 +75,11 @@ impl<'a> Build<'a> {
         let _lease = store.lease().map_err(EngineError::Lease)?;
         let started = unix_now();
         outputs::check_outputs(&request.exports, request.platforms.len())?;
-        let lowered = platforms::lower(store, request)?;
+        let mut lowered = platforms::lower(store, request)?;
+        let nat = rbuild_exec::nat_helper();
+        if let Some(warning) = run_network::fall_back_to_host(&mut lowered.graph, nat)? {
+            self.events.notice(Notice::Warning(warning));
+        }
         cache_transfer::import_all(store, &request.cache_from, self.events);
         cache_transfer::import_registry(store, &request.cache_from_registry, self.events);
         let build_id = new_build_id();
