@@ -72,7 +72,7 @@ impl<'a> Build<'a> {
     pub fn run(&self, run_env: RunEnvironment) -> Result<BuildResult, EngineError> {
         let (store, request) = (self.store, self.request);
         // Whatever this build looks up or writes stays safe from a concurrent prune.
-        let _lease = store.lease().map_err(EngineError::Lease)?;
+        let lease = store.lease().map_err(EngineError::Lease)?;
         let started = unix_now();
         outputs::check_outputs(&request.exports, request.platforms.len())?;
         let mut lowered = platforms::lower(store, request)?;
@@ -112,6 +112,9 @@ impl<'a> Build<'a> {
             &request.cache_to_registry,
             self.events,
         )?;
+        // The result is committed, named and exported by now; the lease would keep every
+        // snapshot this build touched — most of what the cleanup should reclaim.
+        drop(lease);
         self.collect_garbage();
         Ok(BuildResult {
             build_id,
