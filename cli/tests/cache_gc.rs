@@ -5,17 +5,7 @@
 
 mod common;
 
-use common::{assert_success, context_from, stderr, stdout, steps, TestStore};
-
-fn du_total(store: &TestStore) -> u64 {
-    let out = store.rbuild(&["cache", "du", "--bytes"]);
-    assert_success(&out, "cache du");
-    stdout(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("total"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no total in {}", stdout(&out)))
-}
+use common::{assert_success, context_from, du_total, stderr, stdout, steps, TestStore};
 
 #[test]
 fn the_automatic_gc_reclaims_unreferenced_snapshots_and_keeps_the_tagged_image_cached() {
@@ -73,6 +63,7 @@ fn the_automatic_gc_reclaims_unreferenced_snapshots_and_keeps_the_tagged_image_c
         "reclaimed only {} bytes",
         before - after
     );
+    println!("cache du {before} B before the cleanup, {after} B after (bound {bound} B)");
 
     let again = store.build(kept.path(), &["-t", "kept:1"]);
     assert_success(&again, "the tagged image after the gc");

@@ -183,3 +183,14 @@ pub fn checked(program: &str, args: &[&str]) -> String {
     assert_success(&out, &format!("{program} {}", args.join(" ")));
     stdout(&out)
 }
+
+/// `rbuild cache du --bytes` total.
+pub fn du_total(store: &TestStore) -> u64 {
+    let out = store.rbuild(&["cache", "du", "--bytes"]);
+    assert_success(&out, "cache du");
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("total"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total in {}", stdout(&out)))
+}
