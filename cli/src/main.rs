@@ -78,7 +78,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Man => return Ok(shell_help::man_page()?),
         _ => {}
     }
-    let store = open_store(cli.root)?;
+    // Looking at and freeing a store work on a full filesystem (its space reserve).
+    let maintenance = matches!(&cli.command, Command::Images(_) | Command::Cache(_));
+    let store = open_store(cli.root, maintenance)?;
     // Opening the store swept the temporary entries of rbuild processes that were killed;
     // their run cgroups go too.
     rbuild_exec::sweep_dead_cgroups();
@@ -122,9 +124,14 @@ fn install_log_subscriber(cli: &Cli) {
         .try_init();
 }
 
-fn open_store(root: Option<PathBuf>) -> Result<Store> {
+fn open_store(root: Option<PathBuf>, maintenance: bool) -> Result<Store> {
     let root = root.unwrap_or_else(default_root);
-    Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))
+    let opened = if maintenance {
+        Store::open_for_maintenance(&root)
+    } else {
+        Store::open(&root)
+    };
+    opened.with_context(|| format!("cannot open the store at {}", root.display()))
 }
 
 /// `/var/lib/rbuild` for root, `$XDG_DATA_HOME/rbuild` (or `~/.local/share/rbuild`) otherwise.

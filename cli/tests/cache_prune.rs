@@ -6,18 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_success, context_from, stdout, TestStore};
-
-/// `rbuild cache du --bytes` total.
-fn du_total(store: &TestStore) -> u64 {
-    let out = store.rbuild(&["cache", "du", "--bytes"]);
-    assert_success(&out, "cache du");
-    stdout(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("total"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no total in {}", stdout(&out)))
-}
+use common::{assert_success, context_from, du_total, stdout, TestStore};
 
 fn build(store: &TestStore, context: &Path, extra: &[&str]) {
     let out = store.build(context, extra);

@@ -1,17 +1,13 @@
 //! End-to-end: a RUN step is confined like a Docker container — Docker's default
 //! capabilities, seccomp filter and no_new_privs; no mounting, no writes to /proc/sys, no
 //! kernel modules; no host processes or files — and `--network=none` (per RUN or for the
-//! whole build) cannot reach a server on the host's loopback.
+//! whole build) cannot reach a server on the host's loopback, while `--network host` can.
 
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
+use common::listener::HostListener;
 use common::{assert_success, context_from, stderr, TestStore};
 
 /// Builds `dockerfile` and returns the files the build wrote under /out.
@@ -83,26 +79,6 @@ fn privileged_operations_fail_inside_run() {
     );
 }
 
-/// A loopback listener on the host that notes whether anyone connected. It stops by
-/// itself after at most 30 seconds.
-fn host_listener() -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let reached = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&reached);
-    std::thread::spawn(move || {
-        for _ in 0..600 {
-            if let Ok((mut stream, _)) = listener.accept() {
-                flag.store(true, Ordering::SeqCst);
-                let _ = stream.write_all(b"host\n");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    (port, reached)
-}
-
 fn reach_script(port: u16) -> String {
     format!(
         "mkdir -p /out && (if echo x | nc -w 2 127.0.0.1 {port}; then echo reached; \
@@ -114,7 +90,8 @@ fn reach_script(port: u16) -> String {
 fn network_none_cannot_reach_the_host() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    let (port, reached) = host_listener();
+    let listener = HostListener::loopback();
+    let port = listener.port();
     let per_run = build_and_read(
         &store,
         &format!("FROM busybox\nRUN --network=none {}\n", reach_script(port)),
@@ -131,28 +108,26 @@ fn network_none_cannot_reach_the_host() {
         &["--network", "none"],
     );
     assert_eq!(read(&build_wide, "out/net"), "unreachable\n");
-    assert!(
-        !reached.load(Ordering::SeqCst),
-        "the host listener was reached"
-    );
+    assert!(!listener.reached(), "the host listener was reached");
 }
 
+/// The default network is isolated (`sandbox_network.rs`); `--network host` opts out.
 #[test]
-fn default_and_host_networks_reach_the_host() {
+fn the_host_network_reaches_the_host() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    let (port, reached) = host_listener();
+    let listener = HostListener::loopback();
     let out = build_and_read(
         &store,
-        &format!("FROM busybox\nRUN {}\n", reach_script(port)),
-        &[],
+        &format!("FROM busybox\nRUN {}\n", reach_script(listener.port())),
+        &["--network", "host"],
     );
     assert!(
-        read(&out, "out/net").starts_with("host\n"),
+        read(&out, "out/net").ends_with("host\nreached\n"),
         "{}",
         read(&out, "out/net")
     );
-    assert!(reached.load(Ordering::SeqCst));
+    assert!(listener.reached());
     let bad = store.build(
         context_from(&[("Dockerfile", "FROM busybox\n")]).path(),
         &["--network", "bridge"],

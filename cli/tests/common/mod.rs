@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod leftovers;
+pub mod listener;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -182,4 +183,15 @@ pub fn checked(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     assert_success(&out, &format!("{program} {}", args.join(" ")));
     stdout(&out)
+}
+
+/// `rbuild cache du --bytes` total.
+pub fn du_total(store: &TestStore) -> u64 {
+    let out = store.rbuild(&["cache", "du", "--bytes"]);
+    assert_success(&out, "cache du");
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("total"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total in {}", stdout(&out)))
 }

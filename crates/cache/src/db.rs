@@ -6,13 +6,14 @@
 //! Table contents are the business of the modules that own them (blobs, layers, index,
 //! images, memo, leases); this module knows the schema only to create it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{DbContext, StoreError};
+use crate::space_reserve::free_bytes;
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -108,11 +109,16 @@ CREATE TABLE context_listings (
 
 pub(crate) struct Database {
     connection: Mutex<Connection>,
+    path: PathBuf,
 }
 
 impl Database {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Database, StoreError> {
+        Database::open_connection(path).map_err(|e| no_space_at(path, e))
+    }
+
+    fn open_connection(path: &Path) -> Result<Database, StoreError> {
         let mut connection = Connection::open(path).db("opening meta.db")?;
         connection
             .busy_timeout(BUSY_TIMEOUT)
@@ -127,6 +133,7 @@ impl Database {
         migrate(&mut connection)?;
         Ok(Database {
             connection: Mutex::new(connection),
+            path: path.to_path_buf(),
         })
     }
 
@@ -154,12 +161,41 @@ impl Database {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut connection = self.lock();
-        let tx = connection
+        let written = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .db(context)?;
-        let value = f(&tx)?;
-        tx.commit().db(context)?;
-        Ok(value)
+            .db(context)
+            .and_then(|tx| {
+                let value = f(&tx)?;
+                tx.commit().db(context)?;
+                Ok(value)
+            });
+        written.map_err(|e| no_space_at(&self.path, e))
+    }
+}
+
+/// Below this much free space an I/O error of SQLite's is taken for a full filesystem
+/// (SQLite reports a shared-memory file it cannot size as a plain I/O error).
+const LOW_SPACE: u64 = 1 << 20;
+
+/// A SQLite failure caused by the filesystem being full, said so with the database's path.
+fn no_space_at(path: &Path, err: StoreError) -> StoreError {
+    let StoreError::Database { context, source } = &err else {
+        return err;
+    };
+    let full = match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => true,
+        Some(rusqlite::ErrorCode::SystemIoFailure) => path
+            .parent()
+            .and_then(free_bytes)
+            .is_some_and(|free| free < LOW_SPACE),
+        _ => false,
+    };
+    if !full {
+        return err;
+    }
+    StoreError::NoSpace {
+        context,
+        path: path.to_path_buf(),
     }
 }
 

@@ -50,14 +50,37 @@ pub enum StoreError {
     CacheMountBusy { key: Digest },
     #[error("corrupt store record ({context}): {detail}")]
     CorruptRecord { context: String, detail: String },
+    /// The store's filesystem is full (`ENOSPC`, or SQLite unable to grow its files).
+    #[error("no space left on device: {} ({context})", path.display())]
+    NoSpace {
+        context: &'static str,
+        path: PathBuf,
+    },
 }
 
 impl StoreError {
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> StoreError {
+        if source.raw_os_error() == Some(libc::ENOSPC) {
+            return StoreError::NoSpace {
+                context: action,
+                path: path.to_path_buf(),
+            };
+        }
         StoreError::Io {
             action,
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    /// Whether the filesystem being full caused this failure.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::NoSpace { .. } => true,
+            StoreError::LayerEntry { source, .. }
+            | StoreError::SourceRead(source)
+            | StoreError::LayerStream(source) => source.raw_os_error() == Some(libc::ENOSPC),
+            _ => false,
         }
     }
 

@@ -31,6 +31,7 @@ mod platform_names;
 mod process;
 mod prune;
 mod prune_plan;
+mod space_reserve;
 mod staging;
 mod store;
 mod usage;

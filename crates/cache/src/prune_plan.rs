@@ -4,8 +4,10 @@
 //! live snapshots, layer blobs. Tagged images and live leases pin chains and blobs outright
 //! (a record itself may go while its chain is leased: the build holding the lease already
 //! has the chain, and the storage stays).
-//! Records are dropped least recently used first while the policy asks for it; whatever is
-//! then held by nothing is garbage. Reference counts make each drop O(chain length), so
+//! Records are dropped least recently used first while the policy asks for it — under a
+//! size bound, never a record whose chain an image or lease pins: dropping it would free
+//! nothing and only make the next build of a tagged image miss; whatever is then held by
+//! nothing is garbage. Reference counts make each drop O(chain length), so
 //! `keep_storage` can stop at exactly the record that brings usage under the limit.
 //! Reading the store and deleting are `prune`'s job.
 
@@ -76,6 +78,9 @@ pub(crate) fn plan(contents: &StoreContents, policy: &PrunePolicy, now_nanos: i6
             Some(_) => {}
             None if !drop_all => break,
             None => {}
+        }
+        if !drop_all && liveness.is_pinned(&record.chain) {
+            continue;
         }
         current -= liveness.drop_record(record);
         removed.push(record.key.clone());
@@ -164,6 +169,13 @@ impl<'a> Liveness<'a> {
     fn is_live(&self, chain_id: &Digest) -> bool {
         self.pinned_chains.contains(chain_id)
             || self.chain_refs.get(chain_id).is_some_and(|&n| n > 0)
+    }
+
+    /// Whether an image or a lease pins `chain` (its top, hence every prefix).
+    fn is_pinned(&self, chain: &SnapshotChain) -> bool {
+        chain
+            .chain_id()
+            .is_some_and(|top| self.pinned_chains.contains(&top))
     }
 
     fn blob_kept(&self, digest: &Digest) -> bool {
@@ -327,6 +339,28 @@ mod tests {
         assert_eq!(plan.records, vec!["base", "a"]);
         assert_eq!(plan.snapshots.len(), 1);
         assert_eq!(plan.bytes, 10);
+    }
+
+    #[test]
+    fn keep_storage_spares_records_of_pinned_chains() {
+        let (mut contents, base) = two_branches();
+        let a = base.push(Digest::of(b"a"));
+        contents.image_chains.push(a.clone());
+        // "base" and "a" are pinned by the image: only "b" can free anything (20 + 5).
+        let plan = plan(
+            &contents,
+            &PrunePolicy {
+                keep_storage: Some(0),
+                ..Default::default()
+            },
+            10,
+        );
+        assert_eq!(plan.records, vec!["b"]);
+        assert_eq!(
+            plan.snapshots,
+            vec![base.push(Digest::of(b"b")).chain_id().unwrap()]
+        );
+        assert_eq!(plan.bytes, 25);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::layers::LayerStore;
 use crate::layout::Layout;
 use crate::lease::{self, ActiveLeases, Lease};
 use crate::memo::ContextMemo;
+use crate::space_reserve;
 use crate::staging::{ScratchDir, Staging};
 
 /// What every view of one opened store shares.
@@ -58,10 +59,33 @@ struct StoreParts {
 
 impl Store {
     /// Opens the store at `root`, creating its layout and database if needed, migrating the
-    /// schema, and clearing staging entries and leases of processes that died.
+    /// schema, and clearing staging entries and leases of processes that died. On a full
+    /// filesystem this fails with `StoreError::NoSpace`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        Store::open_keeping_reserve(root, false)
+    }
+
+    /// Opens the store to inspect or free it (`cache du/check/prune`, `images`): when its
+    /// filesystem is too full to open it, the space reserve is released first, so that a
+    /// full store can still be looked at and pruned.
+    pub fn open_for_maintenance(root: &Path) -> Result<Store, StoreError> {
+        Store::open_keeping_reserve(root, true)
+    }
+
+    fn open_keeping_reserve(root: &Path, may_release: bool) -> Result<Store, StoreError> {
         let layout = Layout::new(root);
         layout.create()?;
+        let store = match Store::assemble(layout.clone()) {
+            Err(e) if e.is_no_space() && may_release && space_reserve::release(&layout)? => {
+                Store::assemble(layout.clone())
+            }
+            opened => opened,
+        }?;
+        space_reserve::replenish(&layout);
+        Ok(store)
+    }
+
+    fn assemble(layout: Layout) -> Result<Store, StoreError> {
         let db = Database::open(&layout.database)?;
         let staging = Staging::new(&layout.tmp);
         staging.clear_stale()?;

@@ -26,7 +26,7 @@ use crate::error::EngineError;
 use crate::events::{BuildEvents, Notice};
 use crate::platforms::{self, LoweredBuild};
 use crate::request::BuildRequest;
-use crate::{cache_transfer, outputs};
+use crate::{cache_transfer, outputs, run_network};
 
 /// One build of one request against one store.
 pub struct Build<'a> {
@@ -86,10 +86,14 @@ impl<'a> Build<'a> {
         let cancel = run_env.cancel.clone();
         let (store, request) = (self.store, self.request);
         // Whatever this build looks up or writes stays safe from a concurrent prune.
-        let _lease = store.lease().map_err(EngineError::Lease)?;
+        let lease = store.lease().map_err(EngineError::Lease)?;
         let started = unix_now();
         outputs::check_outputs(&request.exports, request.platforms.len())?;
-        let lowered = platforms::lower(store, request)?;
+        let mut lowered = platforms::lower(store, request)?;
+        let nat = rbuild_exec::nat_helper();
+        if let Some(warning) = run_network::fall_back_to_host(&mut lowered.graph, nat)? {
+            self.events.notice(Notice::Warning(warning));
+        }
         cache_transfer::import_all(store, &request.cache_from, self.events);
         cache_transfer::import_registry(store, &request.cache_from_registry, self.events);
         let build_id = new_build_id();
@@ -130,6 +134,9 @@ impl<'a> Build<'a> {
             &request.cache_to_registry,
             self.events,
         )?;
+        // The result is committed, named and exported by now; the lease would keep every
+        // snapshot this build touched — most of what the cleanup should reclaim.
+        drop(lease);
         self.collect_garbage();
         Ok(BuildResult {
             build_id,

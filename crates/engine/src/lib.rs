@@ -19,6 +19,7 @@ mod platforms;
 mod registry_cache;
 mod registry_transfer;
 mod request;
+mod run_network;
 
 pub use build::{Build, BuildResult, PlatformImage};
 pub use error::EngineError;

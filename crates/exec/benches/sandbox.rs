@@ -1,8 +1,9 @@
 //! Start-plus-teardown cost of the sandbox: `run` of `/bin/true` on the busybox image
 //! (namespaces, overlay mount, the generated /etc files, pivot_root, /proc, /dev and /sys,
 //! masked paths, capabilities, seccomp, fork/exec, reaping, unmount), next to a baseline
-//! measured in the same process: plain fork+exec of the host's `/bin/true`. A second case
-//! adds memory and pids limits, i.e. a cgroup per run.
+//! measured in the same process: plain fork+exec of the host's `/bin/true`. The first case
+//! shares the host's network; a second adds memory and pids limits, i.e. a cgroup per run;
+//! a third has the default network: a namespace of its own and a NAT program per run.
 //!
 //! After criterion's report, the medians of each case are printed as a ratio to the
 //! baseline, which makes numbers from different machines comparable.
@@ -35,7 +36,7 @@ fn true_spec(rootfs: &std::path::Path, scratch: &std::path::Path) -> SandboxSpec
         cwd: "/".into(),
         user: String::new(),
         hostname: "bench".into(),
-        network: NetworkMode::Default,
+        network: NetworkMode::Host,
         timeout: Some(Duration::from_secs(30)),
         mounts: Vec::new(),
         resources: Resources::default(),
@@ -54,6 +55,12 @@ fn sandboxed_true(spec: &SandboxSpec, cancel: &CancelToken) {
 fn host_true() {
     let status = Command::new("/bin/true").status().expect("fork+exec");
     assert!(status.success());
+}
+
+fn with_nat(spec: &SandboxSpec) -> SandboxSpec {
+    let mut spec = spec.clone();
+    spec.network = NetworkMode::Default;
+    spec
 }
 
 fn limited(spec: &SandboxSpec) -> SandboxSpec {
@@ -76,6 +83,7 @@ fn start_and_teardown(c: &mut Criterion) {
     let scratch = tempfile::tempdir().expect("creating a temporary directory");
     let spec = true_spec(rootfs, scratch.path());
     let with_limits = limited(&spec);
+    let nat = with_nat(&spec);
     let cancel = CancelToken::new().expect("creating a cancel token");
     let mut group = c.benchmark_group("sandbox start+teardown");
     group.bench_function("baseline: fork+exec /bin/true on the host", |b| {
@@ -87,8 +95,17 @@ fn start_and_teardown(c: &mut Criterion) {
     group.bench_function("run /bin/true on busybox with memory+pids limits", |b| {
         b.iter(|| sandboxed_true(&with_limits, &cancel))
     });
+    group.bench_function(
+        "run /bin/true on busybox with the default network (NAT)",
+        |b| b.iter(|| sandboxed_true(&nat, &cancel)),
+    );
     group.finish();
-    print_ratios(&spec, &with_limits, &cancel);
+    let cases = [
+        ("run", &spec),
+        ("run with limits", &with_limits),
+        ("run with the default network", &nat),
+    ];
+    print_ratios(&cases, &cancel);
 }
 
 fn median(samples: &mut [Duration]) -> Duration {
@@ -98,7 +115,7 @@ fn median(samples: &mut [Duration]) -> Duration {
 
 /// Measures each case in a block of its own, right after criterion's runs (so every case
 /// is warm), and prints the medians against the baseline's.
-fn print_ratios(spec: &SandboxSpec, with_limits: &SandboxSpec, cancel: &CancelToken) {
+fn print_ratios(cases: &[(&str, &SandboxSpec)], cancel: &CancelToken) {
     let samples = |f: &dyn Fn()| -> Vec<Duration> {
         (0..RATIO_SAMPLES)
             .map(|_| {
@@ -109,11 +126,9 @@ fn print_ratios(spec: &SandboxSpec, with_limits: &SandboxSpec, cancel: &CancelTo
             .collect()
     };
     let mut baseline = samples(&host_true);
-    let mut plain = samples(&|| sandboxed_true(spec, cancel));
-    let mut limits = samples(&|| sandboxed_true(with_limits, cancel));
     let base = median(&mut baseline);
-    for (name, samples) in [("run", &mut plain), ("run with limits", &mut limits)] {
-        let m = median(samples);
+    for (name, spec) in cases {
+        let m = median(&mut samples(&|| sandboxed_true(spec, cancel)));
         println!(
             "median {name}: {m:.2?} = {:.1}x the fork+exec baseline ({base:.2?})",
             m.as_secs_f64() / base.as_secs_f64()

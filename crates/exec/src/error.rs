@@ -133,6 +133,19 @@ pub enum SandboxError {
     )]
     InitDied { status: i32 },
 
+    #[error(
+        "the default RUN network needs a user-mode NAT program and neither is on PATH: \
+         install {}",
+        crate::nat_helper::NAT_PACKAGES
+    )]
+    NoNatHelper,
+
+    #[error("starting {helper} for the step's network: {reason}")]
+    NatFailed {
+        helper: &'static str,
+        reason: String,
+    },
+
     #[error("malformed report from the sandbox init: {reason}")]
     Protocol { reason: String },
 

@@ -1,6 +1,7 @@
 //! The network identity files every container gets: `/etc/hosts` and `/etc/hostname`
-//! generated for the sandbox's hostname, `/etc/resolv.conf` copied from the host (with
-//! public resolvers when the host has none usable). They are written to a small tmpfs
+//! generated for the sandbox's hostname, `/etc/resolv.conf` from the host's: as it is on
+//! the host's network, pointing at the NAT's DNS forwarder on the default network, with
+//! public resolvers when the host has none usable. They are written to a small tmpfs
 //! mounted (in the sandbox's private mount namespace) on a scratch directory — memory only,
 //! gone with the sandbox — and bind-mounted read-only, so a step sees them but its layer
 //! never contains them.
@@ -15,6 +16,7 @@ use crate::error::{SandboxError, SetupStage};
 use crate::mount_spec::{MountSource, SandboxMount};
 use crate::scratch::Scratch;
 use crate::spec::NetworkMode;
+use crate::user_nat::DNS_FORWARDER;
 
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -62,22 +64,29 @@ fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
-/// The host's resolv.conf. Loopback resolvers only work inside the host's network
-/// namespace: with a namespace of its own the sandbox gets the fallback resolvers instead.
+/// The host's resolv.conf for `network`. On the host's network it is kept as it is. On
+/// the default network its nameservers are replaced by the NAT's DNS forwarder (which
+/// relays to them, loopback ones included). Loopback resolvers only work inside the host's
+/// network namespace: `none` drops them, and gets the fallback resolvers when nothing is
+/// left. Search and option lines are kept.
 fn resolv_conf(host: &str, network: NetworkMode) -> String {
-    let shares_host_network = !network.isolated();
     let mut kept = String::new();
     let mut nameservers = 0;
+    if network == NetworkMode::Default {
+        kept.push_str(&format!("nameserver {DNS_FORWARDER}\n"));
+        nameservers += 1;
+    }
     for line in host.lines() {
         let server = line
             .trim()
             .strip_prefix("nameserver")
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        match server {
-            Some(address) if !shares_host_network && is_loopback(address) => continue,
-            Some(_) => nameservers += 1,
-            None => {}
+        match (server, network) {
+            (Some(_), NetworkMode::Default) => continue,
+            (Some(address), NetworkMode::None) if is_loopback(address) => continue,
+            (Some(_), _) => nameservers += 1,
+            (None, _) => {}
         }
         kept.push_str(line);
         kept.push('\n');
@@ -110,7 +119,20 @@ mod tests {
     fn resolv_conf_keeps_host_resolvers_on_the_host_network() {
         let host = "search example.org\nnameserver 127.0.0.53\noptions edns0\n";
         assert_eq!(resolv_conf(host, NetworkMode::Host), host);
-        assert_eq!(resolv_conf(host, NetworkMode::Default), host);
+    }
+
+    #[test]
+    fn the_default_network_asks_the_nat_dns_forwarder() {
+        let host =
+            "search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, NetworkMode::Default),
+            "nameserver 10.0.2.3\nsearch example.org\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf("", NetworkMode::Default),
+            "nameserver 10.0.2.3\n"
+        );
     }
 
     #[test]

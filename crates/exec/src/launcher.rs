@@ -1,7 +1,8 @@
 //! `run`: the caller's side of a sandboxed command. Creates the run's cgroup, starts the
 //! init (`/proc/self/exe` in a session of its own, with new mount/UTS/IPC/pid — and for an
 //! isolated network, net — namespaces, the cgroup joined and a parent-death signal set
-//! between fork and exec), sends it the spec, streams the command's output to the caller,
+//! between fork and exec), starts the default network's NAT program against the init's
+//! namespace (stopped again when the run ends), sends it the spec, streams the command's output to the caller,
 //! waits for the init or for cancellation, and turns its report and exit status into a
 //! `RunOutcome` or a `SandboxError` — after removing the mountpoint stubs from the upper
 //! dir and the cgroup from the hierarchy.
@@ -22,12 +23,14 @@ use crate::cancel::CancelToken;
 use crate::cgroup::RunCgroup;
 use crate::error::SandboxError;
 use crate::init::{InitRequest, INIT_ARG0, INIT_MARKER_ENV, REPORT_FD_ENV};
+use crate::nat_helper::{nat_helper, NatHelper};
 use crate::network::namespace_flags;
 use crate::output::pump_output;
 use crate::report::read_report;
 use crate::seccomp::compiled_program;
-use crate::spec::{OutputStream, RunOutcome, SandboxSpec};
+use crate::spec::{NetworkMode, OutputStream, RunOutcome, SandboxSpec};
 use crate::stubs;
+use crate::user_nat::UserNat;
 
 /// Runs the command; output arrives through `on_output` as it is produced (from a reader
 /// thread). A command that exits non-zero is `Ok(outcome)`; `Err` is a sandbox failure (bad
@@ -44,19 +47,25 @@ pub fn run(
     if cancel.is_cancelled() {
         return Err(SandboxError::Cancelled);
     }
+    let nat_program = match spec.network {
+        NetworkMode::Default => Some(nat_helper().ok_or(SandboxError::NoNatHelper)?),
+        NetworkMode::None | NetworkMode::Host => None,
+    };
     let started = Instant::now();
     let cgroup = RunCgroup::create(&spec.resources)?;
     let RunningInit {
         mut init,
+        nat,
         report,
         stdout,
         stderr,
-    } = start_init(spec, cgroup.as_ref())?;
+    } = start_init(spec, nat_program, cgroup.as_ref())?;
     let (ended, pumped) = std::thread::scope(|scope| {
         let pump = scope.spawn(|| pump_output(stdout, stderr, on_output));
         let ended = wait_or_cancel(&mut init, cancel, cgroup.as_ref());
         (ended, pump.join())
     });
+    drop(nat);
     let report = read_report(report);
     if let Ok(report) = &report {
         stubs::remove_from_upper(&spec.rootfs.upper, &report.mountpoints_created);
@@ -128,15 +137,21 @@ fn wait_or_cancel(
     }
 }
 
-/// An init that has its spec, with the read ends of its report and output pipes.
+/// An init that has its spec, with its network's NAT program (default network) and the
+/// read ends of its report and output pipes.
 struct RunningInit {
     init: Child,
+    nat: Option<UserNat>,
     report: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
 }
 
-fn start_init(spec: &SandboxSpec, cgroup: Option<&RunCgroup>) -> Result<RunningInit, SandboxError> {
+fn start_init(
+    spec: &SandboxSpec,
+    nat_helper: Option<&NatHelper>,
+    cgroup: Option<&RunCgroup>,
+) -> Result<RunningInit, SandboxError> {
     let (report, report_write) = pipe_with(PipeFlags::CLOEXEC)
         .map_err(|e| SandboxError::io("creating the report pipe", e))?;
     let setup = InitSetup {
@@ -151,9 +166,18 @@ fn start_init(spec: &SandboxSpec, cgroup: Option<&RunCgroup>) -> Result<RunningI
     };
     let mut init = spawn_init(setup)?;
     drop(report_write);
-    match send_spec(&mut init, spec).and_then(|()| take_output_pipes(&mut init)) {
-        Ok((stdout, stderr)) => Ok(RunningInit {
+    // The init waits for its spec, so the command starts only once the NAT is ready.
+    let started = nat_helper
+        .map(|helper| UserNat::start(helper, init.id()))
+        .transpose()
+        .and_then(|nat| {
+            send_spec(&mut init, spec)?;
+            Ok((nat, take_output_pipes(&mut init)?))
+        });
+    match started {
+        Ok((nat, (stdout, stderr))) => Ok(RunningInit {
             init,
+            nat,
             report,
             stdout,
             stderr,

@@ -1,7 +1,8 @@
 //! The RUN sandbox and private layer mounts.
 //!
 //! [`run`] executes one command in a fresh container hardened like Docker's default one:
-//! new mount, UTS, IPC and pid namespaces (and a network namespace with only `lo` for
+//! new mount, UTS, IPC and pid namespaces (and a network namespace: with user-mode NAT
+//! through slirp4netns or pasta for [`NetworkMode::Default`], only `lo` for
 //! [`NetworkMode::None`]), an overlayfs root assembled from layer directories (changes
 //! land in the upper dir, deletions as overlay whiteouts), `pivot_root`, fresh `/proc`
 //! with Docker's masked and read-only paths, a read-only `/sys`, a minimal `/dev`,
@@ -38,6 +39,7 @@ mod launcher;
 mod layer_mounts;
 mod mount_namespace;
 mod mount_spec;
+mod nat_helper;
 mod network;
 mod output;
 mod overlay;
@@ -50,6 +52,7 @@ mod seccomp_profile;
 mod spec;
 mod stubs;
 mod user_db;
+mod user_nat;
 
 pub use cancel::CancelToken;
 pub use cgroup::sweep_dead_cgroups;
@@ -61,6 +64,7 @@ pub use identity::{resolve_user, Identity};
 pub use init::init_hook;
 pub use launcher::run;
 pub use layer_mounts::with_mounted_layers;
+pub use nat_helper::{nat_helper, NatHelper, NAT_PACKAGES};
 pub use spec::{
     LayerStack, MountSource, NetworkMode, OutputStream, Resources, RunOutcome, SandboxMount,
     SandboxSpec, SecretBytes, DEFAULT_PATH,

@@ -1,8 +1,8 @@
 //! Network isolation: which namespace flag a network mode needs when the init starts, and
 //! bringing the loopback interface up inside a fresh network namespace (it starts down).
 //!
-//! No bridge, veth or NAT is set up: a step either shares the host's network or has only
-//! `lo`. This module does not decide the mode; the spec does.
+//! No bridge or veth is set up here: the default network's NAT program (`user_nat`)
+//! brings its own tap device. This module does not decide the mode; the spec does.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 

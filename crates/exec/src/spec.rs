@@ -34,9 +34,11 @@ pub struct LayerStack {
 /// How the sandbox is connected to the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
-    /// What a build step gets unless it asks otherwise. Like BuildKit's OCI worker when no
-    /// CNI network is configured, this is the host's network namespace: rbuild runs no
-    /// bridge, NAT or DNS proxy of its own.
+    /// What a build step gets unless it asks otherwise: a network namespace of its own
+    /// whose outbound traffic goes through user-mode NAT (`slirp4netns`, else `pasta`,
+    /// found on `PATH`), with a DNS forwarder; the host's loopback is not reachable. Without
+    /// either program `run` fails with `SandboxError::NoNatHelper` (callers choose to fall
+    /// back to `Host`, see [`crate::nat_helper`]).
     #[default]
     Default,
     /// A network namespace of its own with only the loopback interface, up.
@@ -48,7 +50,7 @@ pub enum NetworkMode {
 impl NetworkMode {
     /// Whether the sandbox gets a network namespace of its own.
     pub(crate) fn isolated(self) -> bool {
-        matches!(self, NetworkMode::None)
+        !matches!(self, NetworkMode::Host)
     }
 }
 

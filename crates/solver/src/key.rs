@@ -16,7 +16,9 @@ use crate::remote::RemoteVersion;
 /// Bumped whenever the meaning of a key changes, so old cache entries stop matching.
 /// 2: layer-making ops hold `source_date_epoch`; COPY keeps `--from` owners and accepts
 /// empty wildcards, archive links are extracted as written.
-const KEY_FORMAT_VERSION: u32 = 2;
+/// 3: a RUN's `"network": "default"` is an isolated namespace with user-mode NAT (it was
+/// the host's network, which a fallback build now records as `"host"`).
+const KEY_FORMAT_VERSION: u32 = 3;
 
 /// The canonical document a cache key is hashed from. Kept with the cache record so a miss
 /// can be explained by comparing documents.

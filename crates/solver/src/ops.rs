@@ -101,8 +101,9 @@ pub(crate) fn run(
     Ok(cx.store.layers().commit(parent, upper, cx.epoch)?)
 }
 
-/// The graph's network modes in the sandbox: `default` is the host's network (see
-/// `rbuild_exec::NetworkMode::Default`).
+/// The graph's network modes in the sandbox: `default` is a namespace of its own with
+/// user-mode NAT (see `rbuild_exec::NetworkMode::Default`; the engine turns it into `host`
+/// before solving when no NAT program is installed).
 fn sandbox_network(mode: NetworkMode) -> rbuild_exec::NetworkMode {
     match mode {
         NetworkMode::Default => rbuild_exec::NetworkMode::Default,
