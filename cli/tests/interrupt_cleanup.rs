@@ -79,21 +79,29 @@ fn assert_nothing_left(store: &TestStore, pid: u32, needle: Option<&str>) {
     assert!(stdout(&check).contains("no damage"), "{}", stdout(&check));
 }
 
-/// A signal during a RUN (in a cgroup of its own, with `-m`): exit `code`, the signal
-/// named in the step's error, nothing left.
-fn interrupt_run(signal: libc::c_int, code: i32, name: &str, tag: u32) {
-    let store = TestStore::with_busybox();
+/// Starts a build whose RUN (in a cgroup of its own, with `-m`) sleeps a unique number of
+/// seconds, and waits until that sleep runs. Returns the build, the seconds, the text that
+/// finds the sleeping process, and the context (kept while the build runs).
+fn start_sleeping_run(store: &TestStore, tag: u32) -> (RunningRbuild, String, String, TempDir) {
     let seconds = unique_sleep(tag);
     let context = context_from(&[(
         "Dockerfile",
         &format!("FROM busybox\nRUN echo started; sleep {seconds}\n"),
     )]);
     let args = build_args(context.path(), &["--memory", "256m"]);
-    let mut build = RunningRbuild::start(store.root(), &args);
+    let build = RunningRbuild::start(store.root(), &args);
     let needle = format!("sleep {seconds}");
     wait_until("the RUN step to start", PATIENCE, || {
         !processes_with(&needle).is_empty()
     });
+    (build, seconds, needle, context)
+}
+
+/// A signal during a RUN (in a cgroup of its own, with `-m`): exit `code`, the signal
+/// named in the step's error, nothing left.
+fn interrupt_run(signal: libc::c_int, code: i32, name: &str, tag: u32) {
+    let store = TestStore::with_busybox();
+    let (mut build, seconds, needle, _context) = start_sleeping_run(&store, tag);
     build.signal(signal);
     let status = build.wait(PATIENCE);
     let stderr = build.stderr();
@@ -219,17 +227,7 @@ fn after_a_sigkill_during_export_the_next_export_sweeps_the_partial_output() {
 fn after_a_sigkill_during_a_run_the_next_command_sweeps_cgroup_and_scratch() {
     require_sandbox!();
     let store = TestStore::with_busybox();
-    let seconds = unique_sleep(3);
-    let context = context_from(&[(
-        "Dockerfile",
-        &format!("FROM busybox\nRUN echo started; sleep {seconds}\n"),
-    )]);
-    let args = build_args(context.path(), &["--memory", "256m"]);
-    let mut build = RunningRbuild::start(store.root(), &args);
-    let needle = format!("sleep {seconds}");
-    wait_until("the RUN step to start", PATIENCE, || {
-        !processes_with(&needle).is_empty()
-    });
+    let (mut build, _, needle, _context) = start_sleeping_run(&store, 3);
     let pid = build.pid();
     assert!(!cgroups_of(pid).is_empty(), "the step runs in a cgroup");
     build.signal(libc::SIGKILL);
