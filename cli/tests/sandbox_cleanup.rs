@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,15 +29,7 @@ fn background_processes_of_a_run_do_not_survive_it() {
     let out = store.build(context.path(), &["--memory", "256m", "--pids-limit", "64"]);
     assert_success(&out, "background build");
     assert!(processes_with(&format!("sleep {seconds}")).is_empty());
-    // Only rbuild's own paths: the machine may mount and unmount elsewhere meanwhile.
-    assert!(
-        mounts_under(store.root()).is_empty(),
-        "mounts left in the store"
-    );
-    assert!(
-        mounts_under(context.path()).is_empty(),
-        "mounts left in the context"
-    );
+    assert_no_mounts_under(&[store.root(), context.path()]);
 }
 
 #[test]
@@ -83,18 +76,23 @@ fn sigint_stops_the_build_and_cleans_up() {
         "sandbox processes survived"
     );
     assert!(cgroups_of(build.id()).is_empty(), "cgroups survived");
-    // Only rbuild's own paths: the machine may mount and unmount elsewhere meanwhile.
-    assert!(
-        mounts_under(store.root()).is_empty(),
-        "mounts left in the store"
-    );
-    assert!(
-        mounts_under(context.path()).is_empty(),
-        "mounts left in the context"
-    );
+    assert_no_mounts_under(&[store.root(), context.path()]);
     assert!(
         temp_entries(store.root()).is_empty(),
         "temp dirs left: {:?}",
         temp_entries(store.root())
     );
+}
+
+/// No mount is left below any of `paths`. Only rbuild's own paths are checked: the machine
+/// may mount and unmount elsewhere meanwhile.
+fn assert_no_mounts_under(paths: &[&Path]) {
+    for path in paths {
+        let left = mounts_under(path);
+        assert!(
+            left.is_empty(),
+            "mounts left under {}: {left:?}",
+            path.display()
+        );
+    }
 }

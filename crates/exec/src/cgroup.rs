@@ -81,24 +81,14 @@ impl RunCgroup {
 
     /// Kills what is left and removes the directories, waiting for dying processes.
     fn remove(&mut self) {
-        let deadline = Instant::now() + REMOVE_PATIENCE;
-        self.dirs.retain(|dir| loop {
-            match std::fs::remove_dir(dir) {
-                Ok(()) => break false,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break false,
-                Err(e) if Instant::now() >= deadline => {
+        self.dirs
+            .retain(|dir| match remove_killing_members(dir, REMOVE_PATIENCE) {
+                Ok(_) => false,
+                Err(e) => {
                     tracing::warn!(cgroup = %dir.display(), error = %e, "cgroup left behind");
-                    break true;
+                    true
                 }
-                Err(_) => {
-                    for pid in member_pids(dir) {
-                        // SAFETY: as in `kill_all`.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        });
+            });
     }
 }
 
@@ -271,21 +261,30 @@ fn sweep_stale(parent: &Path) -> usize {
 
 /// Removes the cgroup `dir` of a dead owner, SIGKILLing what is left in it first.
 fn remove_orphan(dir: &Path) -> bool {
-    let deadline = Instant::now() + SWEEP_PATIENCE;
+    match remove_killing_members(dir, SWEEP_PATIENCE) {
+        Ok(removed) => removed,
+        Err(e) => {
+            tracing::warn!(cgroup = %dir.display(), error = %e, "cannot remove a dead run's cgroup");
+            false
+        }
+    }
+}
+
+/// Removes the cgroup directory `dir`, SIGKILLing its members while it is busy, for at
+/// most `patience`. `Ok(false)` when it was already gone; the last error when time ran out.
+fn remove_killing_members(dir: &Path, patience: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + patience;
     loop {
         match std::fs::remove_dir(dir) {
-            Ok(()) => return true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
-            Err(e) if Instant::now() >= deadline => {
-                tracing::warn!(cgroup = %dir.display(), error = %e, "cannot remove a dead run's cgroup");
-                return false;
-            }
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if Instant::now() >= deadline => return Err(e),
             Err(_) => {
                 for pid in member_pids(dir) {
                     // SAFETY: as in `kill_all`: a member's pid is not reused while it is one.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
     }
