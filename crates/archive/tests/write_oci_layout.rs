@@ -7,7 +7,8 @@ use std::fs;
 use std::sync::atomic::AtomicUsize;
 
 use common::{
-    busybox, busybox_export, dir_names, platform, run, write_busybox_oci, FailingBlobs, LayoutBlobs,
+    busybox, busybox_export, dir_names, platform, run, write_busybox_oci, FailingBlobs,
+    LayoutBlobs, VerifiedLayoutFiles,
 };
 use rbuild_archive::{open, write_oci_archive, write_oci_dir, ArchiveError};
 use rbuild_oci::{descriptor, media_types, Digest};
@@ -75,6 +76,79 @@ fn writing_twice_gives_identical_bytes() {
     write_busybox_oci(&[NAME], &first);
     write_busybox_oci(&[NAME], &second);
     assert_eq!(fs::read(&first).unwrap(), fs::read(&second).unwrap());
+}
+
+#[test]
+fn blobs_copied_by_the_kernel_give_the_same_bytes_as_blobs_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = busybox_export(&[NAME]);
+    let read = dir.path().join("read.tar");
+    write_busybox_oci(&[NAME], &read);
+    let files = VerifiedLayoutFiles {
+        layout: busybox(),
+        stop: false,
+    };
+    let copied = dir.path().join("copied.tar");
+    write_oci_archive(std::slice::from_ref(&image), None, &files, &copied).unwrap();
+    assert_eq!(fs::read(&copied).unwrap(), fs::read(&read).unwrap());
+    let layout = dir.path().join("layout");
+    write_oci_dir(std::slice::from_ref(&image), None, &files, &layout).unwrap();
+    for layer in &image.layers {
+        let name = format!("blobs/sha256/{}", layer.digest().digest());
+        assert_eq!(
+            fs::read(layout.join(&name)).unwrap(),
+            fs::read(busybox().join(&name)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_kernel_copy_of_a_wrong_size_blob_or_a_stopped_one_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = busybox_export(&[NAME]);
+    let layout = dir.path().join("source");
+    run(
+        "cp",
+        &["-a", busybox().to_str().unwrap(), layout.to_str().unwrap()],
+    );
+    let name = format!("blobs/sha256/{}", image.layers[0].digest().digest());
+    let mut grown = fs::read(layout.join(&name)).unwrap();
+    grown.push(0);
+    fs::write(layout.join(&name), grown).unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let wrong_size = VerifiedLayoutFiles {
+        layout: layout.clone(),
+        stop: false,
+    };
+    let err = write_oci_archive(
+        std::slice::from_ref(&image),
+        None,
+        &wrong_size,
+        &out.join("a.tar"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ArchiveError::BlobSource { .. }), "{err}");
+    assert!(
+        err.to_string().contains("where the descriptor says"),
+        "{err}"
+    );
+    let stopped = VerifiedLayoutFiles {
+        layout: busybox(),
+        stop: true,
+    };
+    let err = write_oci_archive(
+        std::slice::from_ref(&image),
+        None,
+        &stopped,
+        &out.join("b.tar"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    let err =
+        write_oci_dir(std::slice::from_ref(&image), None, &stopped, &out.join("c")).unwrap_err();
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    assert!(dir_names(&out).is_empty(), "{:?}", dir_names(&out));
 }
 
 #[test]

@@ -337,17 +337,21 @@ struct StoreBlobs<'a> {
     cancel: &'a CancelToken,
 }
 
-impl BlobSource for StoreBlobs<'_> {
-    fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>> {
+impl StoreBlobs<'_> {
+    fn blob_file(&self, descriptor: &Descriptor) -> io::Result<fs::File> {
         let digest: Digest = descriptor_digest(descriptor)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let file: fs::File = self
-            .store
+        self.store
             .blobs()
             .open(&digest)
-            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
+            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))
+    }
+}
+
+impl BlobSource for StoreBlobs<'_> {
+    fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>> {
         Ok(Box::new(CancellableRead {
-            inner: file,
+            inner: self.blob_file(descriptor)?,
             cancel: self.cancel,
         }))
     }
@@ -356,6 +360,14 @@ impl BlobSource for StoreBlobs<'_> {
     /// check` re-reads them at rest.
     fn content_verified(&self) -> bool {
         true
+    }
+
+    fn open_blob_file(&self, descriptor: &Descriptor) -> Option<io::Result<fs::File>> {
+        Some(self.blob_file(descriptor))
+    }
+
+    fn should_stop(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 

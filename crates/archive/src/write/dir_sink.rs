@@ -8,6 +8,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::file_copy::copy_file_prefix;
 use super::plan::LayoutSink;
 use crate::error::ArchiveError;
 
@@ -29,6 +30,13 @@ impl DirSink {
             directories: Vec::new(),
             open: None,
         }
+    }
+
+    fn open_file(&mut self) -> Result<&mut OpenFile, ArchiveError> {
+        let root = &self.root;
+        self.open
+            .as_mut()
+            .ok_or_else(|| write_error(root)(std::io::Error::other("no file is open")))
     }
 
     /// Fsyncs the directories written into (deepest first) and the root.
@@ -78,11 +86,20 @@ impl LayoutSink for DirSink {
     }
 
     fn write_content(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
-        let Some(open) = self.open.as_mut() else {
-            let error = std::io::Error::other("no file is open");
-            return Err(write_error(&self.root)(error));
-        };
+        let open = self.open_file()?;
         open.out.write_all(bytes).map_err(write_error(&open.path))
+    }
+
+    fn copy_file_content(
+        &mut self,
+        file: &File,
+        size: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<u64, ArchiveError> {
+        let open = self.open_file()?;
+        let path = &open.path;
+        open.out.flush().map_err(write_error(path))?;
+        copy_file_prefix(file, open.out.get_mut(), size, stop).map_err(write_error(path))
     }
 
     fn finish_file(&mut self) -> Result<(), ArchiveError> {

@@ -9,11 +9,13 @@
 mod atomic;
 mod dir_sink;
 mod docker;
+mod file_copy;
 mod oci;
 mod plan;
 mod staging_names;
 mod tar_sink;
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -37,6 +39,19 @@ pub trait BlobSource {
     /// content-addressed store that verified every blob when it entered). Writers then
     /// check sizes only instead of hashing each blob again.
     fn content_verified(&self) -> bool {
+        false
+    }
+
+    /// The blob as an open file, for a source that keeps blobs as files and whose content
+    /// is verified (`content_verified`): writers then let the kernel copy it. `None`, the
+    /// default, makes them read it through `open_blob`.
+    fn open_blob_file(&self, _descriptor: &Descriptor) -> Option<io::Result<File>> {
+        None
+    }
+
+    /// Whether writers should stop: asked between the pieces of a kernel copy, which no
+    /// reader of `open_blob` sees.
+    fn should_stop(&self) -> bool {
         false
     }
 }

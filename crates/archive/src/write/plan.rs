@@ -6,6 +6,7 @@
 //! It does not decide what goes into a layout; the OCI and docker writers do.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, Read};
 
 use rbuild_oci::oci_spec::image::Descriptor;
@@ -39,6 +40,14 @@ pub(super) trait LayoutSink {
     /// Starts file `name`; `size` is `None` when only the content will tell.
     fn start_file(&mut self, name: &str, size: Option<u64>) -> Result<(), ArchiveError>;
     fn write_content(&mut self, bytes: &[u8]) -> Result<(), ArchiveError>;
+    /// Writes `size` bytes of `file` as content, asking `stop` between pieces; returns the
+    /// count copied (fewer if `file` is shorter).
+    fn copy_file_content(
+        &mut self,
+        file: &File,
+        size: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<u64, ArchiveError>;
     fn finish_file(&mut self) -> Result<(), ArchiveError>;
 }
 
@@ -84,11 +93,16 @@ fn write_file(
             sink.write_content(bytes)?;
             bytes.len() as u64
         }
-        EntryContent::Blob(blob) => {
-            let (digest, mut verified) = open_source(blobs, blob)?;
-            sink.start_file(name, Some(blob.size()))?;
-            pump(&mut verified, sink, &digest)?
-        }
+        EntryContent::Blob(blob) => match blobs.open_blob_file(blob) {
+            Some(file) if blobs.content_verified() => {
+                copy_blob_file(sink, name, blob, file, blobs)?
+            }
+            _ => {
+                let (digest, mut verified) = open_source(blobs, blob)?;
+                sink.start_file(name, Some(blob.size()))?;
+                pump(&mut verified, sink, &digest)?
+            }
+        },
         EntryContent::Decompressed {
             blob,
             compression,
@@ -100,6 +114,30 @@ fn write_file(
     };
     sink.finish_file()?;
     Ok(size)
+}
+
+/// Copies a verified blob's file as file `name`, by the kernel; checks its size only.
+fn copy_blob_file(
+    sink: &mut dyn LayoutSink,
+    name: &str,
+    blob: &Descriptor,
+    file: io::Result<File>,
+    blobs: &dyn BlobSource,
+) -> Result<u64, ArchiveError> {
+    let digest = digest_of(blob, "the blob source")?;
+    let file = file.map_err(|e| source_error(e, &digest))?;
+    let actual = file.metadata().map_err(|e| source_error(e, &digest))?.len();
+    if actual != blob.size() {
+        let message = format!("{actual} bytes where the descriptor says {}", blob.size());
+        return Err(source_error(io::Error::other(message), &digest));
+    }
+    sink.start_file(name, Some(actual))?;
+    let copied = sink.copy_file_content(&file, actual, &|| blobs.should_stop())?;
+    if copied != actual {
+        let message = format!("{copied} of {actual} bytes could be read");
+        return Err(source_error(io::Error::other(message), &digest));
+    }
+    Ok(copied)
 }
 
 fn write_decompressed(

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::file_copy::copy_file_prefix;
 use super::plan::LayoutSink;
 use crate::error::ArchiveError;
 
@@ -137,6 +138,29 @@ impl LayoutSink for TarSink {
             return Err(write_error(&self.path, io::Error::other(message)));
         }
         self.write_raw(bytes)
+    }
+
+    fn copy_file_content(
+        &mut self,
+        file: &File,
+        size: u64,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<u64, ArchiveError> {
+        let open = self.open_file()?;
+        if open
+            .declared_size
+            .is_some_and(|declared| open.written + size > declared)
+        {
+            let message = format!("more content than declared for tar entry {}", open.name);
+            return Err(write_error(&self.path, io::Error::other(message)));
+        }
+        let path = &self.path;
+        self.out.flush().map_err(|e| write_error(path, e))?;
+        let copied = copy_file_prefix(file, self.out.get_mut(), size, stop)
+            .map_err(|e| write_error(path, e))?;
+        self.position += copied;
+        self.open_file()?.written += copied;
+        Ok(copied)
     }
 
     fn finish_file(&mut self) -> Result<(), ArchiveError> {

@@ -81,11 +81,38 @@ pub struct LayoutBlobs(pub PathBuf);
 
 impl BlobSource for LayoutBlobs {
     fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>> {
-        let digest = descriptor_digest(descriptor).map_err(io::Error::other)?;
-        Ok(Box::new(File::open(blob_path(
-            &self.0,
-            &digest.to_string(),
-        ))?))
+        Ok(Box::new(layout_blob_file(&self.0, descriptor)?))
+    }
+}
+
+/// The file of blob `descriptor` in OCI layout `layout`.
+fn layout_blob_file(layout: &Path, descriptor: &Descriptor) -> io::Result<File> {
+    let digest = descriptor_digest(descriptor).map_err(io::Error::other)?;
+    File::open(blob_path(layout, &digest.to_string()))
+}
+
+/// Serves blobs of an OCI layout directory as files the writer may copy by the kernel,
+/// claiming they are verified (as the store does); `stop` is what `should_stop` answers.
+pub struct VerifiedLayoutFiles {
+    pub layout: PathBuf,
+    pub stop: bool,
+}
+
+impl BlobSource for VerifiedLayoutFiles {
+    fn open_blob(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(layout_blob_file(&self.layout, descriptor)?))
+    }
+
+    fn content_verified(&self) -> bool {
+        true
+    }
+
+    fn open_blob_file(&self, descriptor: &Descriptor) -> Option<io::Result<File>> {
+        Some(layout_blob_file(&self.layout, descriptor))
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop
     }
 }
 

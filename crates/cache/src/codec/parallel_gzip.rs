@@ -5,11 +5,13 @@
 //!
 //! Chunk boundaries depend only on the byte count, and each chunk is deflated on its own
 //! (no dictionary carried over), so the output is the same for every thread count and
-//! timing. A chunk whose two probe windows (its first and last 32 KiB) deflate to no less
-//! than 99% of their size — random, encrypted or already compressed bytes — is written as
-//! stored blocks instead: deflate spends most of its time on such data and gains nothing.
-//! The probe depends only on the chunk's bytes, so this keeps the output deterministic. At most a few chunks per thread are in flight, so memory stays bounded however
-//! long the stream is. It does not decompress; any gzip reader does that.
+//! timing. Inside a chunk, every 64 KiB segment whose bytes are spread almost evenly over
+//! all 256 values — random, encrypted or already compressed data — is written as stored
+//! blocks instead: deflate spends most of its time on such bytes and gains nothing. Runs
+//! of compressible segments are deflated together. The test is integer arithmetic on the
+//! segment's own bytes, so the output stays the same on every machine. At most a few
+//! chunks per thread are in flight, so memory stays bounded however long the stream is.
+//! It does not decompress; any gzip reader does that.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -22,11 +24,12 @@ use flate2::{Compress, Crc, FlushCompress, Status};
 pub(crate) const CHUNK: usize = 1 << 20;
 /// Chunks in flight per worker thread before the writer waits for the oldest.
 const IN_FLIGHT_PER_WORKER: usize = 2;
-/// Bytes deflated from each end of a chunk to decide whether the chunk is worth deflating.
-const PROBE: usize = 32 << 10;
-/// A probe that keeps more than this many parts per thousand of its size marks its chunk
-/// incompressible.
-const INCOMPRESSIBLE_PER_MILLE: usize = 990;
+/// Bytes per segment, the unit a chunk is cut into to tell compressible bytes from the rest.
+const SEGMENT: usize = 64 << 10;
+/// A segment is incompressible when the chance that two of its bytes are equal is at most
+/// this many sixteenths of 1/256, the chance for perfectly even bytes (random bytes
+/// measure about 16.06; text, code and tables measure well above 20).
+const EVEN_SPREAD_SIXTEENTHS: u64 = 17;
 /// A gzip header: magic, deflate, no flags, no mtime, no extra flags, OS "unknown".
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
@@ -152,31 +155,76 @@ impl<W: Write> Write for ParallelGzEncoder<W> {
 }
 
 /// Raw deflate of one chunk, ended by `flush` (`Sync` leaves the stream open and
-/// byte-aligned for the next chunk, `Finish` ends it), with the chunk's CRC-32.
+/// byte-aligned for the next chunk, `Finish` ends it), with the chunk's CRC-32. Each run of
+/// alike segments is a deflate stream of its own, sync-flushed, so the runs concatenate
+/// into one valid stream.
 fn deflate_chunk(input: &[u8], level: flate2::Compression, flush: FlushCompress) -> Deflated {
     let mut crc = Crc::new();
     crc.update(input);
-    let level = if level.level() > 0 && incompressible(input)? {
-        flate2::Compression::none()
+    let runs = if level.level() > 0 {
+        segment_runs(input)
     } else {
-        level
+        vec![(input, true)]
     };
-    Ok((raw_deflate(input, level, flush)?, crc))
+    let mut out = Vec::with_capacity(input.len() + input.len() / 16 + 64);
+    let last = runs.len() - 1;
+    for (i, (run, stored)) in runs.into_iter().enumerate() {
+        let run_level = if stored {
+            flate2::Compression::none()
+        } else {
+            level
+        };
+        let run_flush = if i == last {
+            flush
+        } else {
+            FlushCompress::Sync
+        };
+        out.extend(raw_deflate(run, run_level, run_flush)?);
+    }
+    Ok((out, crc))
 }
 
-/// Whether both ends of `chunk` deflate (fastest level) to at least 99% of their size.
-/// Chunks too short to probe are deflated.
-fn incompressible(chunk: &[u8]) -> io::Result<bool> {
-    if chunk.len() < 2 * PROBE {
-        return Ok(false);
+/// `chunk` cut into runs of consecutive segments that are all incompressible (`true`) or
+/// all not; never empty (an empty chunk is one compressible run).
+fn segment_runs(chunk: &[u8]) -> Vec<(&[u8], bool)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut run_stored = false;
+    for (i, segment) in chunk.chunks(SEGMENT).enumerate() {
+        let stored = incompressible(segment);
+        if i > 0 && stored != run_stored {
+            runs.push((&chunk[start..i * SEGMENT], run_stored));
+            start = i * SEGMENT;
+        }
+        run_stored = stored;
     }
-    for window in [&chunk[..PROBE], &chunk[chunk.len() - PROBE..]] {
-        let deflated = raw_deflate(window, flate2::Compression::fast(), FlushCompress::Finish)?;
-        if deflated.len() * 1000 < window.len() * INCOMPRESSIBLE_PER_MILLE {
-            return Ok(false);
+    runs.push((&chunk[start..], run_stored));
+    runs
+}
+
+/// Whether `segment`'s bytes are spread so evenly over all values that deflate cannot gain
+/// (see `EVEN_SPREAD_SIXTEENTHS`). Segments shorter than a full one are always deflated:
+/// too few bytes to judge, and too few to matter.
+fn incompressible(segment: &[u8]) -> bool {
+    if segment.len() < SEGMENT {
+        return false;
+    }
+    // Four tables, so consecutive bytes do not wait on each other's counter.
+    let mut counts = [[0u32; 256]; 4];
+    for quad in segment.chunks_exact(4) {
+        for (table, &byte) in counts.iter_mut().zip(quad) {
+            table[usize::from(byte)] += 1;
         }
     }
-    Ok(true)
+    let squares: u64 = (0..256)
+        .map(|value| {
+            let count = u64::from(counts.iter().map(|table| table[value]).sum::<u32>());
+            count * count
+        })
+        .sum();
+    let n = segment.len() as u64;
+    // squares / n² <= (EVEN_SPREAD_SIXTEENTHS / 16) / 256
+    squares * 256 * 16 <= n * n * EVEN_SPREAD_SIXTEENTHS
 }
 
 /// Raw deflate of `input` at `level`, ended by `flush`.
@@ -277,33 +325,62 @@ mod tests {
         assert_eq!(gunzip(&gzip), input);
     }
 
-    #[test]
-    fn random_chunks_are_stored_and_compressible_ones_deflated() {
+    fn random_bytes(len: usize) -> Vec<u8> {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut random: Vec<u8> = (0..2 * CHUNK)
+        (0..len)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 state as u8
             })
-            .collect();
-        random.extend(b"compressible text ".repeat(CHUNK / 8));
-        let gzip = compress(&random, 2);
-        assert_eq!(gunzip(&gzip), random);
-        // Stored random chunks cost a few header bytes per 64 KiB block; the text deflates.
-        let stored_overhead = 2 * CHUNK / 65_535 * 5 + 64;
+            .collect()
+    }
+
+    /// Stored blocks cost 5 header bytes per 64 KiB of input, plus a little per run.
+    fn stored_size(len: usize) -> usize {
+        len + len / 65_535 * 5 + 64
+    }
+
+    #[test]
+    fn random_chunks_are_stored_and_compressible_ones_deflated() {
+        let mut input = random_bytes(2 * CHUNK);
+        input.extend(b"compressible text ".repeat(CHUNK / 8));
+        let gzip = compress(&input, 2);
+        assert_eq!(gunzip(&gzip), input);
         assert!(
-            gzip.len() <= 2 * CHUNK + stored_overhead + CHUNK / 20,
+            gzip.len() <= stored_size(2 * CHUNK) + CHUNK / 20,
             "{}",
             gzip.len()
         );
-        assert!(incompressible(&random[..CHUNK]).unwrap());
-        assert!(!incompressible(&random[2 * CHUNK..3 * CHUNK]).unwrap());
-        // A chunk that is random at one end only is still deflated.
-        let mut half = random[..CHUNK / 2].to_vec();
-        half.extend(&random[2 * CHUNK..2 * CHUNK + CHUNK / 2]);
-        assert!(!incompressible(&half).unwrap());
+        assert!(incompressible(&input[..SEGMENT]));
+        assert!(!incompressible(&input[2 * CHUNK..2 * CHUNK + SEGMENT]));
+        assert!(
+            !incompressible(&input[..SEGMENT - 1]),
+            "a short segment is deflated"
+        );
+    }
+
+    #[test]
+    fn the_random_part_of_a_mixed_chunk_is_stored_and_the_rest_deflated() {
+        // Text, random, text inside one chunk, cut off the segment grid.
+        let text = b"line 000123 of a compressible log file\n".repeat(CHUNK / 40 / 3);
+        let mut input = text.clone();
+        input.extend(random_bytes(CHUNK / 3));
+        input.extend(&text);
+        let gzip = compress(&input, 2);
+        assert_eq!(gunzip(&gzip), input);
+        let random_segments = CHUNK / 3 / SEGMENT - 1;
+        assert!(
+            gzip.len() <= stored_size(CHUNK / 3) + CHUNK / 40,
+            "{} bytes",
+            gzip.len()
+        );
+        let runs = segment_runs(&input);
+        assert_eq!(runs.iter().map(|r| r.0.len()).sum::<usize>(), input.len());
+        let stored: usize = runs.iter().filter(|r| r.1).map(|r| r.0.len()).sum();
+        assert!(stored >= random_segments * SEGMENT, "{stored} bytes stored");
+        assert!(stored <= CHUNK / 3, "{stored} bytes stored");
     }
 
     #[test]
