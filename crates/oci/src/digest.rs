@@ -6,6 +6,8 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
@@ -102,32 +104,148 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// A writer that hashes and counts everything written through it.
+/// Bytes handed to the hashing thread at a time.
+const HASH_BATCH: usize = 1 << 20;
+/// Batches queued for the hashing thread before the writer waits for it.
+const QUEUED_BATCHES: usize = 2;
+
+/// A writer that hashes and counts everything written through it. A stream longer than a
+/// batch (1 MiB) is hashed on a thread of its own, so hashing a long layer or blob overlaps
+/// with whatever produces its bytes; short ones never start a thread.
 pub struct DigestingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hashing: Hashing,
     written: u64,
+}
+
+/// Where the bytes written so far are hashed.
+enum Hashing {
+    /// Bytes collect in `batch`; a full batch starts the thread.
+    Collecting { hasher: Sha256, batch: Vec<u8> },
+    /// The thread hashes batches in order and hands them back emptied (`spent`), so their
+    /// memory is reused; `batch` is the one being filled.
+    Threaded {
+        batch: Vec<u8>,
+        send: SyncSender<Vec<u8>>,
+        spent: Receiver<Vec<u8>>,
+        thread: JoinHandle<Sha256>,
+    },
+    /// No thread could be started: bytes are hashed as they are written.
+    Inline(Sha256),
 }
 
 impl<W: Write> DigestingWriter<W> {
     pub fn new(inner: W) -> Self {
         DigestingWriter {
             inner,
-            hasher: Sha256::new(),
+            hashing: Hashing::Collecting {
+                hasher: Sha256::new(),
+                batch: Vec::new(),
+            },
             written: 0,
         }
     }
 
     /// Returns the inner writer, the digest of all bytes written and their count.
     pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest::from_hasher(self.hasher), self.written)
+        (
+            self.inner,
+            Digest::from_hasher(self.hashing.finish()),
+            self.written,
+        )
+    }
+}
+
+impl Hashing {
+    fn add(&mut self, bytes: &[u8]) {
+        match self {
+            Hashing::Inline(hasher) => hasher.update(bytes),
+            Hashing::Collecting { hasher, batch } => {
+                batch.extend_from_slice(bytes);
+                if batch.len() >= HASH_BATCH {
+                    let hasher = std::mem::take(hasher);
+                    *self = Hashing::start_thread(hasher, std::mem::take(batch));
+                }
+            }
+            Hashing::Threaded {
+                batch, send, spent, ..
+            } => {
+                batch.extend_from_slice(bytes);
+                if batch.len() >= HASH_BATCH {
+                    let next = spent
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(HASH_BATCH));
+                    let full = std::mem::replace(batch, next);
+                    // A send fails only if the thread died; `finish` reports that.
+                    let _ = send.send(full);
+                }
+            }
+        }
+    }
+
+    /// Hands `hasher` and the first full `batch` to a new thread, or hashes inline from
+    /// now on if no thread can be started.
+    fn start_thread(mut hasher: Sha256, batch: Vec<u8>) -> Hashing {
+        let (send, receive) = sync_channel::<Vec<u8>>(QUEUED_BATCHES);
+        let (give_back, spent) = sync_channel::<Vec<u8>>(QUEUED_BATCHES + 1);
+        let spawned = std::thread::Builder::new()
+            .name("sha256".into())
+            .spawn(move || {
+                for mut batch in receive {
+                    hasher.update(&batch);
+                    batch.clear();
+                    // Kept only while there is room; the writer may be done with them.
+                    let _ = give_back.try_send(batch);
+                }
+                hasher
+            });
+        match spawned {
+            Ok(thread) => {
+                // The thread is alive and owns the receiver, so this send succeeds.
+                let _ = send.send(batch);
+                Hashing::Threaded {
+                    batch: Vec::with_capacity(HASH_BATCH),
+                    send,
+                    spent,
+                    thread,
+                }
+            }
+            Err(_) => {
+                let mut hasher = Sha256::new();
+                hasher.update(&batch);
+                Hashing::Inline(hasher)
+            }
+        }
+    }
+
+    fn finish(self) -> Sha256 {
+        match self {
+            Hashing::Inline(hasher) => hasher,
+            Hashing::Collecting { mut hasher, batch } => {
+                hasher.update(&batch);
+                hasher
+            }
+            Hashing::Threaded {
+                batch,
+                send,
+                thread,
+                ..
+            } => {
+                let _ = send.send(batch);
+                drop(send);
+                // The thread only hashes; should it have panicked, so does the writer.
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+        }
     }
 }
 
 impl<W: Write> Write for DigestingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.hashing.add(&buf[..n]);
         self.written += n as u64;
         Ok(n)
     }
@@ -170,6 +288,22 @@ mod tests {
         w.write_all(b"world").unwrap();
         let (bytes, digest, n) = w.finish();
         assert_eq!(n, 11);
+        assert_eq!(digest, Digest::of(&bytes));
+    }
+
+    #[test]
+    fn a_long_stream_hashed_on_the_thread_matches_the_one_shot_digest() {
+        let bytes: Vec<u8> = (0..3 * HASH_BATCH + 12_345)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut w = DigestingWriter::new(io::sink());
+        assert!(matches!(w.hashing, Hashing::Collecting { .. }));
+        for piece in bytes.chunks(100_003) {
+            w.write_all(piece).unwrap();
+        }
+        assert!(matches!(w.hashing, Hashing::Threaded { .. }));
+        let (_, digest, n) = w.finish();
+        assert_eq!(n, bytes.len() as u64);
         assert_eq!(digest, Digest::of(&bytes));
     }
 }

@@ -383,6 +383,21 @@ mod tests {
         assert!(stored <= CHUNK / 3, "{stored} bytes stored");
     }
 
+    /// The bytes every machine must produce for this input, whatever its CPU offers zlib-rs
+    /// (SIMD match comparison and CRC folding must not change the output): exported layer
+    /// digests depend on it.
+    #[test]
+    fn the_output_is_pinned() {
+        let mut input = mixed_input(3 * CHUNK + 4321);
+        input.extend(random_bytes(CHUNK));
+        let gzip = compress(&input, 2);
+        let digest = rbuild_oci::Digest::of(&gzip).to_string();
+        assert_eq!(
+            digest,
+            "sha256:d3016bace5ecb8b37bf26002e4e42694931d9e95cee5baf1df827422a63fd559"
+        );
+    }
+
     #[test]
     fn a_writer_error_is_reported() {
         struct Full;
