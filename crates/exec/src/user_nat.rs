@@ -1,6 +1,7 @@
-//! The user-mode NAT of a default-network step: `pasta` or `slirp4netns` started against
-//! the init's fresh network namespace before the command runs, and killed and reaped when
-//! the step ends — success, failure or cancellation alike (`Drop`). Should rbuild itself
+//! The user-mode NAT of a default-network namespace: `pasta` or `slirp4netns` started
+//! against a step init's fresh network namespace before the command runs, and killed and
+//! reaped when its owner drops it (`Drop`) — at the step's end, or at the build's end when
+//! `network_pool` kept the namespace for later steps. Should rbuild itself
 //! be killed, the parent-death signal ends the program too (and slirp4netns also exits
 //! when its exit pipe closes).
 //!
