@@ -2,8 +2,9 @@
 //! slirp4netns, or pasta when slirp4netns is not on PATH. A step reaches a server on the host's
 //! outbound address but neither the host's 127.0.0.1 nor the host through the gateway
 //! address; resolv.conf names the NAT's DNS forwarder. With neither program on PATH the
-//! build warns and uses the host's network. The NAT program ends with its step: when the
-//! build finishes, is interrupted, or is killed.
+//! build warns and uses the host's network. RUNs of one build reuse a pooled namespace and
+//! its NAT program (parallel ones get their own); the NAT programs end with the build: when
+//! it finishes, is interrupted, or is killed.
 
 mod common;
 
@@ -71,9 +72,9 @@ fn read(dir: &TempDir, path: &str) -> String {
     fs::read_to_string(dir.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A RUN that fetches `http://host:port/` for each target and writes `host:port
-/// reached|unreachable` lines (the listener's body is `host`), the interfaces and
-/// resolv.conf under /out.
+/// A RUN that records its network namespace, then one that fetches `http://host:port/` for
+/// each target and writes `host:port reached|unreachable` lines (the listener's body is
+/// `host`), the interfaces, resolv.conf and both steps' namespaces under /out.
 fn probe_step(targets: &[String]) -> String {
     let probes: Vec<String> = targets
         .iter()
@@ -84,7 +85,8 @@ fn probe_step(targets: &[String]) -> String {
         .collect();
     format!(
         "FROM busybox\n\
-         RUN mkdir -p /out && probe() {{ r=$(wget -q -T 3 -O - \"http://$1:$2/\" 2>/dev/null); \
+         RUN readlink /proc/self/ns/net > /first-netns\n\
+         RUN mkdir -p /out && cp /first-netns /out/first-netns && readlink /proc/self/ns/net > /out/netns && probe() {{ r=$(wget -q -T 3 -O - \"http://$1:$2/\" 2>/dev/null); \
          if [ \"$r\" = host ]; then echo \"$1:$2 reached\"; else echo \"$1:$2 unreachable\"; fi; }}; \
          ( {} ) > /out/net; ls /sys/class/net > /out/ifaces; cp /etc/resolv.conf /out/resolv\n",
         probes.join("; ")
@@ -92,7 +94,8 @@ fn probe_step(targets: &[String]) -> String {
 }
 
 /// With `programs` alone on PATH: the host's loopback (directly and through the gateway
-/// address) is out of reach, a server on the host's outbound address is reached. The step
+/// address) is out of reach from a namespace an earlier step used, a server on the host's
+/// outbound address is reached. The step
 /// has `lo` and one more interface (`tap0` is slirp4netns's; pasta names it as the host's).
 fn isolated_with_nat(programs: &[&str], interface: Option<&str>) {
     let Some(outbound) = outbound_ipv4() else {
@@ -112,6 +115,11 @@ fn isolated_with_nat(programs: &[&str], interface: Option<&str>) {
         outside.addr.to_string(),
     ];
     let (output, out) = build(&store, Some(path.path()), &probe_step(&targets), &[]);
+    assert_eq!(
+        read(&out, "out/netns"),
+        read(&out, "out/first-netns"),
+        "the second RUN did not reuse the first one's network namespace"
+    );
     let net = read(&out, "out/net");
     assert_eq!(
         net,
@@ -249,10 +257,12 @@ fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
     }
 }
 
+/// A build whose NAT program was started for an earlier step (`RUN true`) and is pooled
+/// while `RUN sleep` runs.
 fn start_sleeping_build(store: &TestStore, path: &Path, seconds: u32) -> (Child, TempDir) {
     let context = context_from(&[(
         "Dockerfile",
-        &format!("FROM busybox\nRUN sleep {seconds}\n"),
+        &format!("FROM busybox\nRUN true\nRUN sleep {seconds}\n"),
     )]);
     let context_arg = context.path().display().to_string();
     let child = rbuild_command(
@@ -305,6 +315,84 @@ fn the_nat_program_ends_when_its_build_finishes_is_interrupted_or_killed() {
     for program in [PASTA, SLIRP4NETNS] {
         for ending in [Ending::Finished, Ending::Interrupted, Ending::Killed] {
             nat_ends_with_the_build(program, ending);
+        }
+    }
+}
+
+/// The distinct NAT programs `build` (a running rbuild) had as children until it exited.
+fn nat_programs_over(mut build: Child) -> (std::process::ExitStatus, Vec<u32>) {
+    let mut seen = Vec::new();
+    loop {
+        for pid in nat_children(build.id()) {
+            if !seen.contains(&pid) {
+                seen.push(pid);
+            }
+        }
+        if let Some(status) = build.try_wait().unwrap() {
+            return (status, seen);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Two stages whose RUNs (different, so not one deduplicated step) overlap in time each
+/// listen on 10.0.2.100:8080 for 2 s, then (after both) two sequential RUNs sleep: the parallel RUNs need (and get) two namespaces, both listeners
+/// bind, and the sequential ones reuse one of them — two NAT programs over the whole build,
+/// none left after it.
+#[test]
+fn sequential_runs_reuse_a_pooled_network_and_parallel_ones_get_their_own() {
+    require_sandbox!();
+    let listen = "mkdir /o && (nc -l -s 10.0.2.100 -p 8080 & p=$!; sleep 2; \
+         if kill $p 2>/dev/null; then echo bound; else echo failed; fi) > /o/r && \
+         readlink /proc/self/ns/net >> /o/r";
+    let dockerfile = format!(
+        "FROM busybox AS a\nRUN : a; {listen}\nFROM busybox AS b\nRUN : b; {listen}\n\
+         FROM busybox\nCOPY --from=a /o/r /a\nCOPY --from=b /o/r /b\n\
+         RUN sleep 0.5; readlink /proc/self/ns/net > /s1\n\
+         RUN sleep 0.5; readlink /proc/self/ns/net > /s2\n"
+    );
+    for program in [SLIRP4NETNS, PASTA] {
+        let store = TestStore::with_busybox();
+        let path = path_with(&[program]);
+        let context = context_from(&[("Dockerfile", &dockerfile)]);
+        let out = tempfile::tempdir().unwrap();
+        let dest = format!("type=local,dest={}", out.path().display());
+        let context_arg = context.path().display().to_string();
+        let build = rbuild_command(
+            &store,
+            Some(path.path()),
+            &["build", "--progress", "plain", "-o", &dest, &context_arg],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let (status, nat_programs) = nat_programs_over(build);
+        assert!(status.success(), "{program}: {status:?}");
+        let (a, b) = (read(&out, "a"), read(&out, "b"));
+        let (a_lines, b_lines): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+        assert_eq!((a_lines[0], b_lines[0]), ("bound", "bound"), "{program}");
+        assert_ne!(
+            a_lines[1], b_lines[1],
+            "{program}: parallel RUNs shared a namespace"
+        );
+        let sequential = (read(&out, "s1"), read(&out, "s2"));
+        assert_eq!(sequential.0, sequential.1, "{program}: no reuse");
+        assert!(
+            a_lines[1] == sequential.0.trim() || b_lines[1] == sequential.0.trim(),
+            "{program}: the sequential RUNs did not reuse a pooled namespace"
+        );
+        assert_eq!(
+            nat_programs.len(),
+            2,
+            "{program}: NAT programs {nat_programs:?}"
+        );
+        for pid in nat_programs {
+            wait_for(
+                &format!("{program} (pid {pid}) to end with the build"),
+                Duration::from_secs(5),
+                || (!alive(pid)).then_some(()),
+            );
         }
     }
 }

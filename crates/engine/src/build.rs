@@ -91,6 +91,8 @@ impl<'a> Build<'a> {
         outputs::check_outputs(&request.exports, request.platforms.len())?;
         let mut lowered = platforms::lower(store, request)?;
         let nat = rbuild_exec::nat_helper();
+        // Default-network steps reuse NAT'ed namespaces until the build ends.
+        let _network_pool = rbuild_exec::NetworkPoolScope::open();
         if let Some(warning) = run_network::fall_back_to_host(&mut lowered.graph, nat)? {
             self.events.notice(Notice::Warning(warning));
         }

@@ -3,7 +3,9 @@
 //! masked paths, capabilities, seccomp, fork/exec, reaping, unmount), next to a baseline
 //! measured in the same process: plain fork+exec of the host's `/bin/true`. The first case
 //! shares the host's network; a second adds memory and pids limits, i.e. a cgroup per run;
-//! a third has the default network: a namespace of its own and a NAT program per run.
+//! a third has the default network: a namespace of its own and a NAT program per run; a
+//! fourth has the default network inside a `NetworkPoolScope`, as a build's steps do: the
+//! namespace and its NAT program are reused from run to run.
 //!
 //! After criterion's report, the medians of each case are printed as a ratio to the
 //! baseline, which makes numbers from different machines comparable.
@@ -18,7 +20,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use rbuild_exec::{run, CancelToken, LayerStack, NetworkMode, Resources, SandboxSpec};
+use rbuild_exec::{
+    run, CancelToken, LayerStack, NetworkMode, NetworkPoolScope, Resources, SandboxSpec,
+};
 
 /// Samples per case for the printed ratio.
 const RATIO_SAMPLES: usize = 41;
@@ -99,11 +103,19 @@ fn start_and_teardown(c: &mut Criterion) {
         "run /bin/true on busybox with the default network (NAT)",
         |b| b.iter(|| sandboxed_true(&nat, &cancel)),
     );
+    group.bench_function(
+        "run /bin/true on busybox with the default network (pooled NAT)",
+        |b| {
+            let _pool = NetworkPoolScope::open();
+            b.iter(|| sandboxed_true(&nat, &cancel))
+        },
+    );
     group.finish();
     let cases = [
-        ("run", &spec),
-        ("run with limits", &with_limits),
-        ("run with the default network", &nat),
+        ("run", &spec, false),
+        ("run with limits", &with_limits, false),
+        ("run with the default network", &nat, false),
+        ("run with the default network, pooled", &nat, true),
     ];
     print_ratios(&cases, &cancel);
 }
@@ -114,8 +126,9 @@ fn median(samples: &mut [Duration]) -> Duration {
 }
 
 /// Measures each case in a block of its own, right after criterion's runs (so every case
-/// is warm), and prints the medians against the baseline's.
-fn print_ratios(cases: &[(&str, &SandboxSpec)], cancel: &CancelToken) {
+/// is warm), and prints the medians against the baseline's. A pooled case runs inside a
+/// pool scope of its own.
+fn print_ratios(cases: &[(&str, &SandboxSpec, bool)], cancel: &CancelToken) {
     let samples = |f: &dyn Fn()| -> Vec<Duration> {
         (0..RATIO_SAMPLES)
             .map(|_| {
@@ -127,7 +140,8 @@ fn print_ratios(cases: &[(&str, &SandboxSpec)], cancel: &CancelToken) {
     };
     let mut baseline = samples(&host_true);
     let base = median(&mut baseline);
-    for (name, spec) in cases {
+    for (name, spec, pooled) in cases {
+        let _pool = pooled.then(NetworkPoolScope::open);
         let m = median(&mut samples(&|| sandboxed_true(spec, cancel)));
         println!(
             "median {name}: {m:.2?} = {:.1}x the fork+exec baseline ({base:.2?})",

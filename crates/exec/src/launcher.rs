@@ -1,8 +1,9 @@
 //! `run`: the caller's side of a sandboxed command. Creates the run's cgroup, starts the
 //! init (`/proc/self/exe` in a session of its own, with new mount/UTS/IPC/pid — and for an
 //! isolated network, net — namespaces, the cgroup joined and a parent-death signal set
-//! between fork and exec), starts the default network's NAT program against the init's
-//! namespace (stopped again when the run ends), sends it the spec, streams the command's output to the caller,
+//! between fork and exec; a pooled default network is joined with `setns` instead), starts
+//! the default network's NAT program against a fresh namespace (`network_pool` keeps it
+//! for the build's next step, or it is stopped when the run ends), sends it the spec, streams the command's output to the caller,
 //! waits for the init or for cancellation, and turns its report and exit status into a
 //! `RunOutcome` or a `SandboxError` — after removing the mountpoint stubs from the upper
 //! dir and the cgroup from the hierarchy.
@@ -25,12 +26,12 @@ use crate::error::SandboxError;
 use crate::init::{InitRequest, INIT_ARG0, INIT_MARKER_ENV, REPORT_FD_ENV};
 use crate::nat_helper::{nat_helper, NatHelper};
 use crate::network::namespace_flags;
+use crate::network_pool::{self, StepNetwork};
 use crate::output::pump_output;
 use crate::report::read_report;
 use crate::seccomp::compiled_program;
 use crate::spec::{NetworkMode, OutputStream, RunOutcome, SandboxSpec};
 use crate::stubs;
-use crate::user_nat::UserNat;
 
 /// Runs the command; output arrives through `on_output` as it is produced (from a reader
 /// thread). A command that exits non-zero is `Ok(outcome)`; `Err` is a sandbox failure (bad
@@ -65,7 +66,11 @@ pub fn run(
         let ended = wait_or_cancel(&mut init, cancel, cgroup.as_ref());
         (ended, pump.join())
     });
-    drop(nat);
+    // The init was reaped, so no process of the step is left in its network namespace.
+    match (nat, &ended) {
+        (Some(network), Ok(_)) => network_pool::give_back(network),
+        (network, _) => drop(network),
+    }
     let report = read_report(report);
     if let Ok(report) = &report {
         stubs::remove_from_upper(&spec.rootfs.upper, &report.mountpoints_created);
@@ -141,7 +146,7 @@ fn wait_or_cancel(
 /// read ends of its report and output pipes.
 struct RunningInit {
     init: Child,
-    nat: Option<UserNat>,
+    nat: Option<StepNetwork>,
     report: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
@@ -149,11 +154,16 @@ struct RunningInit {
 
 fn start_init(
     spec: &SandboxSpec,
-    nat_helper: Option<&NatHelper>,
+    nat_helper: Option<&'static NatHelper>,
     cgroup: Option<&RunCgroup>,
 ) -> Result<RunningInit, SandboxError> {
     let (report, report_write) = pipe_with(PipeFlags::CLOEXEC)
         .map_err(|e| SandboxError::io("creating the report pipe", e))?;
+    let pooled = nat_helper.and_then(|_| network_pool::take_free());
+    let network_flag = match pooled {
+        Some(_) => 0,
+        None => namespace_flags(spec.network),
+    };
     let setup = InitSetup {
         parent: std::process::id(),
         report_fd: report_write.as_raw_fd(),
@@ -161,19 +171,22 @@ fn start_init(
             | libc::CLONE_NEWUTS
             | libc::CLONE_NEWIPC
             | libc::CLONE_NEWPID
-            | namespace_flags(spec.network),
+            | network_flag,
+        join_netns: pooled.as_ref().map(|n| n.netns.as_raw_fd()),
         cgroup_procs: cgroup.map(RunCgroup::join_descriptors).unwrap_or_default(),
     };
     let mut init = spawn_init(setup)?;
     drop(report_write);
     // The init waits for its spec, so the command starts only once the NAT is ready.
-    let started = nat_helper
-        .map(|helper| UserNat::start(helper, init.id()))
-        .transpose()
-        .and_then(|nat| {
-            send_spec(&mut init, spec)?;
-            Ok((nat, take_output_pipes(&mut init)?))
-        });
+    let network = match (pooled, nat_helper) {
+        (Some(network), _) => Ok(Some(network)),
+        (None, Some(helper)) => fresh_network(helper, init.id()).map(Some),
+        (None, None) => Ok(None),
+    };
+    let started = network.and_then(|nat| {
+        send_spec(&mut init, spec)?;
+        Ok((nat, take_output_pipes(&mut init)?))
+    });
     match started {
         Ok((nat, (stdout, stderr))) => Ok(RunningInit {
             init,
@@ -196,6 +209,8 @@ struct InitSetup {
     parent: u32,
     report_fd: RawFd,
     namespaces: libc::c_int,
+    /// A pooled network namespace to join instead of unsharing one.
+    join_netns: Option<RawFd>,
     /// `cgroup.procs` files to write `0` to.
     cgroup_procs: Vec<RawFd>,
 }
@@ -237,6 +252,11 @@ fn enter_init_namespaces(setup: &InitSetup) -> std::io::Result<()> {
                 return failed();
             }
         }
+        if let Some(netns) = setup.join_netns {
+            if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+                return failed();
+            }
+        }
         if libc::unshare(setup.namespaces) != 0
             || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
             || libc::fcntl(setup.report_fd, libc::F_SETFD, 0) != 0
@@ -249,6 +269,17 @@ fn enter_init_namespaces(setup: &InitSetup) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Attaches a NAT program to the fresh network namespace of the init `init_pid`.
+fn fresh_network(helper: &'static NatHelper, init_pid: u32) -> Result<StepNetwork, SandboxError> {
+    let netns = std::fs::File::open(format!("/proc/{init_pid}/ns/net")).map_err(|e| {
+        SandboxError::NatFailed {
+            helper: helper.name(),
+            reason: format!("opening the step's network namespace: {e}"),
+        }
+    })?;
+    network_pool::start(helper, netns)
 }
 
 fn send_spec(init: &mut Child, spec: &SandboxSpec) -> Result<(), SandboxError> {

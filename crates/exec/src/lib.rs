@@ -41,6 +41,7 @@ mod mount_namespace;
 mod mount_spec;
 mod nat_helper;
 mod network;
+mod network_pool;
 mod output;
 mod overlay;
 mod pid1;
@@ -65,6 +66,7 @@ pub use init::init_hook;
 pub use launcher::run;
 pub use layer_mounts::with_mounted_layers;
 pub use nat_helper::{nat_helper, NatHelper, NAT_PACKAGES};
+pub use network_pool::NetworkPoolScope;
 pub use spec::{
     LayerStack, MountSource, NetworkMode, OutputStream, Resources, RunOutcome, SandboxMount,
     SandboxSpec, SecretBytes, DEFAULT_PATH,

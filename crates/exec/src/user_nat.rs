@@ -1,6 +1,7 @@
-//! The user-mode NAT of a default-network step: `pasta` or `slirp4netns` started against
-//! the init's fresh network namespace before the command runs, and killed and reaped when
-//! the step ends — success, failure or cancellation alike (`Drop`). Should rbuild itself
+//! The user-mode NAT of a default-network namespace: `pasta` or `slirp4netns` started
+//! against a step init's fresh network namespace before the command runs, and killed and
+//! reaped when its owner drops it (`Drop`) — at the step's end, or at the build's end when
+//! `network_pool` kept the namespace for later steps. Should rbuild itself
 //! be killed, the parent-death signal ends the program too (and slirp4netns also exits
 //! when its exit pipe closes).
 //!
@@ -57,16 +58,14 @@ pub(crate) struct UserNat {
 }
 
 impl UserNat {
-    /// Starts `helper` for the network namespace of process `init_pid` and returns once the
-    /// namespace is configured (interface up, route and DNS forwarder in place).
-    pub(crate) fn start(helper: &NatHelper, init_pid: u32) -> Result<UserNat, SandboxError> {
+    /// Starts `helper` for the network namespace `netns` and returns once the namespace is
+    /// configured (interface up, route and DNS forwarder in place).
+    pub(crate) fn start(helper: &NatHelper, netns: &File) -> Result<UserNat, SandboxError> {
         let name = helper.name();
         let failed = |reason: String| SandboxError::NatFailed {
             helper: name,
             reason,
         };
-        let netns = File::open(format!("/proc/{init_pid}/ns/net"))
-            .map_err(|e| failed(format!("opening the step's network namespace: {e}")))?;
         let (ready_read, ready_write) = pipe_with(PipeFlags::CLOEXEC)
             .map_err(|e| failed(format!("creating the readiness pipe: {e}")))?;
         let exit_pipe = match helper {
@@ -102,7 +101,6 @@ impl UserNat {
         // The child has its copies; ours would keep the readiness pipe open forever.
         drop(handover);
         drop(ready_write);
-        drop(netns);
         let mut nat = UserNat {
             helper: name,
             child,
@@ -117,6 +115,12 @@ impl UserNat {
             }
             Err(reason) => Err(failed(nat.stop_with_reason(reason))),
         }
+    }
+
+    /// Whether the program is still running (it may have died with the thread that
+    /// started it, or crashed).
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Kills and reaps the program; returns `reason` with what it said on stderr.
