@@ -28,7 +28,11 @@ fn context(dockerfile: &str) -> TempDir {
     for sub in ["a", "b"] {
         fs::create_dir(dir.path().join(sub)).unwrap();
         for i in 1..=20 {
-            fs::write(dir.path().join(format!("{sub}/f{i}")), format!("{sub} {i}\n")).unwrap();
+            fs::write(
+                dir.path().join(format!("{sub}/f{i}")),
+                format!("{sub} {i}\n"),
+            )
+            .unwrap();
         }
     }
     dir
@@ -69,7 +73,10 @@ fn snapshot_with(store: &TestStore, rel: &str) -> PathBuf {
 /// type, mode, owner, mtime, size and content digest.
 fn tree(dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut pending: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut pending: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     while let Some(path) = pending.pop() {
         let meta = path.symlink_metadata().unwrap();
         let content = if meta.is_file() {
@@ -120,7 +127,10 @@ fn assert_same_layer_as_a_full_copy(dockerfile: &str) {
     );
     assert_eq!(diff_ids(&store, "inc:2"), diff_ids(&fresh, "inc:2"));
     let new = snapshot_with(&store, &format!("{dest}/b/new"));
-    assert_eq!(tree(&new), tree(&snapshot_with(&fresh, &format!("{dest}/b/new"))));
+    assert_eq!(
+        tree(&new),
+        tree(&snapshot_with(&fresh, &format!("{dest}/b/new")))
+    );
     // The unchanged file is the earlier snapshot's inode; the edited one is not.
     let old = snapshot_with(&store, &format!("{dest}/b/f3"));
     let inode = |dir: &Path, rel: &str| dir.join(dest).join(rel).metadata().unwrap().ino();

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::blobs::BlobStore;
+use crate::copy_files::CopyFileRecords;
 use crate::db::Database;
 use crate::error::{DbContext, StoreError};
-use crate::copy_files::CopyFileRecords;
 use crate::history::BuildHistory;
 use crate::images::ImageStore;
 use crate::index::CacheIndex;

@@ -100,11 +100,7 @@ fn attempt(
 
 /// The earlier result's snapshot directory (leased for this build) and files, when the
 /// store still has it.
-fn earlier_copy(
-    store: &Store,
-    record: &CopyFiles,
-    upper: &std::path::Path,
-) -> Option<EarlierCopy> {
+fn earlier_copy(store: &Store, record: &CopyFiles, upper: &std::path::Path) -> Option<EarlierCopy> {
     if record.chain.is_empty() {
         return None;
     }

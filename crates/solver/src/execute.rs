@@ -86,8 +86,7 @@ impl StepExecutor for SandboxExecutor {
                 ops::run(&cx, run, chain_of(run.parent), &mounts)
             }
             Op::Copy(copy) => {
-                if let (Some(selection), true) =
-                    (step.sources.selection, copy_reuse::applies(copy))
+                if let (Some(selection), true) = (step.sources.selection, copy_reuse::applies(copy))
                 {
                     return copy_reuse::copy_from_context(
                         &cx,

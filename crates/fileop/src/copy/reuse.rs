@@ -151,8 +151,8 @@ impl FileReuse {
             let target = earlier.upper.join(rel);
             if let Some(parent) = target.parent() {
                 if !directory_times.contains_key(parent) {
-                    let meta = fs::symlink_metadata(parent)
-                        .map_err(|e| io_error("inspect", parent, e))?;
+                    let meta =
+                        fs::symlink_metadata(parent).map_err(|e| io_error("inspect", parent, e))?;
                     let times = (
                         FileTime::from_last_access_time(&meta),
                         FileTime::from_last_modification_time(&meta),
