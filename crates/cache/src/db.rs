@@ -105,6 +105,13 @@ CREATE TABLE context_listings (
     created INTEGER NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE copy_files (
+    base    TEXT PRIMARY KEY,
+    record  BLOB NOT NULL,
+    created INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) struct Database {

@@ -15,6 +15,7 @@ mod cache_mounts;
 mod chain;
 mod check;
 mod codec;
+mod copy_files;
 mod db;
 mod descriptor;
 mod error;
@@ -42,6 +43,7 @@ pub use cache_mounts::{CacheMountLease, CacheMountSharing, CacheMounts, CacheMou
 pub use chain::SnapshotChain;
 pub use check::CheckReport;
 pub use codec::Compression;
+pub use copy_files::{CopyFileRecords, CopyFiles};
 pub use error::StoreError;
 pub use gc::{default_gc_limit, DEFAULT_GC_CAP, DEFAULT_GC_PERCENT};
 pub use history::{BuildHistory, BuildRecord};

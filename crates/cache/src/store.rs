@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::blobs::BlobStore;
+use crate::copy_files::CopyFileRecords;
 use crate::db::Database;
 use crate::error::{DbContext, StoreError};
 use crate::history::BuildHistory;
@@ -55,6 +56,7 @@ struct StoreParts {
     images: ImageStore,
     memo: ContextMemo,
     history: BuildHistory,
+    copy_files: CopyFileRecords,
 }
 
 impl Store {
@@ -105,6 +107,7 @@ impl Store {
             images: ImageStore::new(Arc::clone(&shared)),
             memo: ContextMemo::new(Arc::clone(&shared)),
             history: BuildHistory::new(Arc::clone(&shared)),
+            copy_files: CopyFileRecords::new(Arc::clone(&shared)),
             blobs,
             shared,
         };
@@ -141,6 +144,11 @@ impl Store {
     /// Records of earlier builds and their context listings (for `--explain`).
     pub fn history(&self) -> &BuildHistory {
         &self.inner.history
+    }
+
+    /// What earlier COPY results hold, file by file (for incremental COPY).
+    pub fn copy_files(&self) -> &CopyFileRecords {
+        &self.inner.copy_files
     }
 
     /// A private directory under `tmp/`, removed with its contents when dropped.

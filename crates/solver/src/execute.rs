@@ -11,6 +11,7 @@ use rbuild_cache::SnapshotChain;
 use rbuild_exec::SandboxError;
 
 use crate::context::ContextSelection;
+use crate::copy_reuse;
 use crate::error::StepFailure;
 use crate::graph::{CopySource, Op, VertexId};
 use crate::mounts::{MountInputs, RunEnvironment};
@@ -85,6 +86,15 @@ impl StepExecutor for SandboxExecutor {
                 ops::run(&cx, run, chain_of(run.parent), &mounts)
             }
             Op::Copy(copy) => {
+                if let (Some(selection), true) = (step.sources.selection, copy_reuse::applies(copy))
+                {
+                    return copy_reuse::copy_from_context(
+                        &cx,
+                        copy,
+                        chain_of(copy.parent),
+                        selection,
+                    );
+                }
                 let fetched = match copy.remote_sources() {
                     Some(_) => Some(remote::fetch(
                         solver.store(),

@@ -7,6 +7,7 @@
 
 pub mod cache_io;
 mod context;
+mod copy_reuse;
 mod error;
 mod execute;
 pub mod explain;

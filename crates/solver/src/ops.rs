@@ -147,7 +147,7 @@ pub(crate) fn copy(
 }
 
 /// The copy options every part of `op` shares.
-fn copy_options(op: &CopyOp, merged: &Path) -> Result<CopyOptions, StepFailure> {
+pub(crate) fn copy_options(op: &CopyOp, merged: &Path) -> Result<CopyOptions, StepFailure> {
     Ok(CopyOptions {
         owner: op
             .chown

@@ -7,6 +7,7 @@
 //! root were `/`, never to the host. Selecting sources is `select`'s job.
 
 mod place;
+mod reuse;
 mod unpack;
 
 use std::io;
@@ -16,6 +17,7 @@ use crate::lexical::{base_name, clean_relative, join_relative, parent_of};
 use crate::scoped::{resolve_in_root, ScopeError};
 use crate::select::{EntryKind, SelectedEntry, SourceMatch};
 use place::{ensure_dir, FileContent, Finish, Placer};
+pub use reuse::{EarlierCopy, FileReuse};
 
 /// How a COPY writes.
 #[derive(Clone, Debug, Default)]
@@ -90,12 +92,34 @@ pub fn copy_into_root(
     matches: &[SourceMatch],
     opts: &CopyOptions,
 ) -> Result<(), CopyError> {
+    copy_matches(dest_root, dest, matches, opts, None)
+}
+
+/// `copy_into_root`, recording every regular file placed in `reuse` and leaving to it the
+/// files an earlier snapshot provides (see `FileReuse::link_deferred`).
+pub fn copy_into_root_reusing(
+    dest_root: &Path,
+    dest: &str,
+    matches: &[SourceMatch],
+    opts: &CopyOptions,
+    reuse: &mut FileReuse,
+) -> Result<(), CopyError> {
+    copy_matches(dest_root, dest, matches, opts, Some(reuse))
+}
+
+fn copy_matches(
+    dest_root: &Path,
+    dest: &str,
+    matches: &[SourceMatch],
+    opts: &CopyOptions,
+    mut reuse: Option<&mut FileReuse>,
+) -> Result<(), CopyError> {
     let target = Destination::new(
         dest,
         opts.dest_is_dir_hint || matches.len() > 1 || opts.parents,
     );
     for found in matches {
-        copy_match(dest_root, &target, found, opts)?;
+        copy_match(dest_root, &target, found, opts, reuse.as_deref_mut())?;
     }
     Ok(())
 }
@@ -220,6 +244,7 @@ fn copy_match(
     target: &Destination,
     found: &SourceMatch,
     opts: &CopyOptions,
+    reuse: Option<&mut FileReuse>,
 ) -> Result<(), CopyError> {
     let Some(top) = found.entries.first() else {
         return Ok(());
@@ -235,8 +260,9 @@ fn copy_match(
             return unpack::extract(&top.host_path, format, &into, opts.owner);
         }
     }
-    let mut placer =
-        Placer::new(opts.owner, opts.mode).keeping_source_owners(opts.keep_source_owners);
+    let mut placer = Placer::new(opts.owner, opts.mode)
+        .keeping_source_owners(opts.keep_source_owners)
+        .reusing(reuse);
     match &top.kind {
         EntryKind::Dir => {
             let into = if opts.parents {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 
+use super::reuse::{Expected, FileReuse};
 use super::CopyError;
 use crate::scoped::resolve_in_root;
 
@@ -87,8 +88,9 @@ pub(super) struct Finish<'a> {
 }
 
 /// Writes objects with one owner (or each source's own) and one optional mode override;
-/// remembers hard links and directory times until `finish_directories`.
-pub(super) struct Placer {
+/// remembers hard links and directory times until `finish_directories`; with a
+/// `FileReuse`, leaves the regular files an earlier snapshot provides to it.
+pub(super) struct Placer<'r> {
     /// `--chown`; without it 0:0 unless `keep_source_owners`.
     owner: Option<(u32, u32)>,
     /// No `--chown` and the source's ids are kept (`COPY --from`).
@@ -96,22 +98,30 @@ pub(super) struct Placer {
     mode_override: Option<u32>,
     hard_links: HashMap<(u64, u64), PathBuf>,
     directory_times: Vec<(PathBuf, i64)>,
+    reuse: Option<&'r mut FileReuse>,
 }
 
-impl Placer {
-    pub(super) fn new(owner: Option<(u32, u32)>, mode_override: Option<u32>) -> Placer {
+impl<'r> Placer<'r> {
+    pub(super) fn new(owner: Option<(u32, u32)>, mode_override: Option<u32>) -> Placer<'r> {
         Placer {
             owner,
             keep_source_owners: false,
             mode_override,
             hard_links: HashMap::new(),
             directory_times: Vec::new(),
+            reuse: None,
         }
     }
 
     /// Keeps each object's source owner when no `--chown` owner was given.
-    pub(super) fn keeping_source_owners(mut self, keep: bool) -> Placer {
+    pub(super) fn keeping_source_owners(mut self, keep: bool) -> Placer<'r> {
         self.keep_source_owners = keep;
+        self
+    }
+
+    /// Records placed files in `reuse` and leaves to it those it can link.
+    pub(super) fn reusing(mut self, reuse: Option<&'r mut FileReuse>) -> Placer<'r> {
+        self.reuse = reuse;
         self
     }
 
@@ -133,6 +143,18 @@ impl Placer {
         content: FileContent,
         finish: &Finish,
     ) -> Result<(), CopyError> {
+        if let FileContent::Host { path, .. } = content {
+            let expected = Expected {
+                mode: self.mode_override.unwrap_or(finish.mode),
+                owner: self.owner_of(finish.source_owner),
+                mtime_ns: finish.mtime_ns,
+            };
+            if let Some(reuse) = self.reuse.as_deref_mut() {
+                if reuse.defer(root, target, path, &expected)? {
+                    return Ok(());
+                }
+            }
+        }
         clear_for_non_directory(root, target)?;
         match content {
             FileContent::Host {

@@ -1,0 +1,208 @@
+//! Incremental COPY, the file-level part: while a copy runs, which regular files an earlier,
+//! immutable snapshot of the same COPY already holds exactly as this copy would write them
+//! (same in-layer path, content digest, permission bits, owner, mtime and extended
+//! attributes), so that they are hard-linked from it afterwards instead of written; and the
+//! in-layer path → content digest of every file placed, for the next copy to compare with.
+//!
+//! The copy itself writes through an overlay mount; links go straight into the overlay's
+//! upper dir, so they are made by `link_deferred` once the mount is gone (a file is only
+//! deferred when nothing is at its path in the merged view and its parent directory is in
+//! the upper dir already). Directory times disturbed by the links are put back. Finding the
+//! earlier snapshot and recording the digests are the caller's business; this module never
+//! writes into a snapshot.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+use rbuild_oci::Digest;
+
+use super::place::io_error;
+use super::CopyError;
+use crate::select::{EntryKind, SourceMatch};
+
+/// Extended attributes overlayfs keeps for itself; never part of a layer's content.
+const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+
+/// The snapshot an earlier result of the same COPY lives in.
+#[derive(Clone, Debug)]
+pub struct EarlierCopy {
+    /// The snapshot directory (the earlier copy's layer).
+    pub snapshot: PathBuf,
+    /// In-layer path → content digest of the regular files it holds from its selection.
+    pub files: HashMap<String, Digest>,
+    /// The upper dir the new copy writes into, where the links go.
+    pub upper: PathBuf,
+}
+
+/// What one copy placed and which of its files an earlier copy can provide.
+#[derive(Debug, Default)]
+pub struct FileReuse {
+    /// Source host path → content digest, for files whose source inode is selected once
+    /// (files sharing an inode become hard links of each other and are always written).
+    digests: HashMap<PathBuf, Digest>,
+    earlier: Option<EarlierCopy>,
+    placed: Vec<(String, Digest)>,
+    deferred: Vec<String>,
+}
+
+/// The metadata a placed regular file receives.
+pub(super) struct Expected {
+    pub(super) mode: u32,
+    pub(super) owner: (u32, u32),
+    pub(super) mtime_ns: i64,
+}
+
+impl FileReuse {
+    /// Tracks a copy of `matches`, whose regular files have `file_digests` (in entry
+    /// order, as `content_digest` gives them).
+    pub fn new(matches: &[SourceMatch], file_digests: &[Digest]) -> FileReuse {
+        let files: Vec<_> = matches
+            .iter()
+            .flat_map(|m| &m.entries)
+            .filter(|e| e.kind == EntryKind::File)
+            .collect();
+        let mut inode_uses: HashMap<(u64, u64), usize> = HashMap::new();
+        for entry in &files {
+            *inode_uses
+                .entry((entry.stamp.device, entry.stamp.inode))
+                .or_default() += 1;
+        }
+        let digests = files
+            .iter()
+            .zip(file_digests)
+            .filter(|(e, _)| inode_uses[&(e.stamp.device, e.stamp.inode)] == 1)
+            .map(|(e, d)| (e.host_path.clone(), d.clone()))
+            .collect();
+        FileReuse {
+            digests,
+            ..FileReuse::default()
+        }
+    }
+
+    /// Lets files be taken from `earlier` (otherwise every file is written).
+    pub fn with_earlier(mut self, earlier: Option<EarlierCopy>) -> FileReuse {
+        self.earlier = earlier;
+        self
+    }
+
+    /// In-layer path → content digest of every regular file placed from the selection.
+    pub fn placed(&self) -> &[(String, Digest)] {
+        &self.placed
+    }
+
+    /// How many files wait to be linked from the earlier snapshot.
+    pub fn deferred_count(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Called before a regular file from `source` is written at `target` (a host path in
+    /// `root`): records it and returns whether it is left to `link_deferred`.
+    pub(super) fn defer(
+        &mut self,
+        root: &Path,
+        target: &Path,
+        source: &Path,
+        expected: &Expected,
+    ) -> Result<bool, CopyError> {
+        let Some(rel) = target.strip_prefix(root).ok().and_then(Path::to_str) else {
+            return Ok(false);
+        };
+        let Some(digest) = self.digests.get(source) else {
+            return Ok(false);
+        };
+        self.placed.push((rel.to_string(), digest.clone()));
+        let Some(earlier) = &self.earlier else {
+            return Ok(false);
+        };
+        if earlier.files.get(rel) != Some(digest) {
+            return Ok(false);
+        }
+        match fs::symlink_metadata(target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Something to replace in the merged view: the overlay must see the write.
+            _ => return Ok(false),
+        }
+        let parent_in_upper = Path::new(rel)
+            .parent()
+            .map(|p| earlier.upper.join(p))
+            .is_some_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+        let old = earlier.snapshot.join(rel);
+        if !parent_in_upper || !same_file(&old, source, expected)? {
+            return Ok(false);
+        }
+        self.deferred.push(rel.to_string());
+        Ok(true)
+    }
+
+    /// Links every deferred file from the earlier snapshot into the upper dir (call after
+    /// the overlay is unmounted) and puts back the times of the directories linked into.
+    /// Any failure (a different filesystem, too many links, the snapshot pruned meanwhile)
+    /// is returned: the caller then makes the layer by a full copy.
+    pub fn link_deferred(&self) -> Result<usize, CopyError> {
+        let Some(earlier) = &self.earlier else {
+            return Ok(0);
+        };
+        let mut directory_times: HashMap<PathBuf, (FileTime, FileTime)> = HashMap::new();
+        for rel in &self.deferred {
+            let target = earlier.upper.join(rel);
+            if let Some(parent) = target.parent() {
+                if !directory_times.contains_key(parent) {
+                    let meta =
+                        fs::symlink_metadata(parent).map_err(|e| io_error("inspect", parent, e))?;
+                    let times = (
+                        FileTime::from_last_access_time(&meta),
+                        FileTime::from_last_modification_time(&meta),
+                    );
+                    directory_times.insert(parent.to_path_buf(), times);
+                }
+            }
+            let old = earlier.snapshot.join(rel);
+            fs::hard_link(&old, &target).map_err(|e| io_error("hard link", &target, e))?;
+        }
+        for (dir, (atime, mtime)) in &directory_times {
+            filetime::set_file_times(dir, *atime, *mtime)
+                .map_err(|e| io_error("set times of", dir, e))?;
+        }
+        Ok(self.deferred.len())
+    }
+}
+
+/// Whether the earlier snapshot's file `old` is what placing `source` would write.
+fn same_file(old: &Path, source: &Path, expected: &Expected) -> Result<bool, CopyError> {
+    let Ok(meta) = fs::symlink_metadata(old) else {
+        return Ok(false);
+    };
+    let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+    let same_metadata = meta.is_file()
+        && meta.mode() & 0o7777 == expected.mode & 0o7777
+        && (meta.uid(), meta.gid()) == expected.owner
+        && mtime_ns == expected.mtime_ns;
+    Ok(same_metadata && portable_xattrs(old)? == portable_xattrs(source)?)
+}
+
+/// Extended attributes that would be part of a layer, sorted by name.
+fn portable_xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, CopyError> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("list extended attributes of", path, e)),
+    };
+    let mut found = Vec::new();
+    for name in names {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with(OVERLAY_XATTR_PREFIX) {
+            continue;
+        }
+        if let Some(value) =
+            xattr::get(path, &name).map_err(|e| io_error("read extended attribute of", path, e))?
+        {
+            found.push((name, value));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
