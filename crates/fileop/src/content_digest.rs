@@ -19,9 +19,15 @@ use sha2::{Digest as _, Sha256};
 use crate::memo::{DigestMemo, FileStamp};
 use crate::select::{EntryKind, SelectedEntry, SourceMatch};
 
-/// Files modified this recently are not remembered: a write in the same timestamp tick
-/// could go unnoticed (git's "racy" rule).
-const RACY_WINDOW_NS: i64 = 2_000_000_000;
+/// Files modified this shortly before their bytes were read are not remembered: a second
+/// write in the same timestamp tick would leave the stamp unchanged and go unnoticed (git's
+/// "racy" rule). The window must cover one tick of the file system's clock. Timestamps with
+/// nanoseconds (ext4, xfs, btrfs, tmpfs) come from the kernel's coarse clock, one scheduler
+/// tick (at most 10 ms) apart; a whole-second mtime may come from a file system that keeps
+/// only seconds (or FAT's two).
+const FINE_RACY_WINDOW_NS: i64 = 100_000_000;
+const COARSE_RACY_WINDOW_NS: i64 = 2_000_000_000;
+const NS_PER_SECOND: i64 = 1_000_000_000;
 
 /// Read size for hashing; one buffer per rayon worker.
 const CHUNK: usize = 256 * 1024;
@@ -46,7 +52,7 @@ pub struct SelectionDigest {
 
 /// The digest of everything `matches` selected. Memo hits (same path, same `FileStamp`) are
 /// trusted without reading; digests computed here are handed back to the memo in one
-/// `put_many`, except for files modified in the last two seconds.
+/// `put_many`, except for files modified too shortly before (see `is_racy`).
 pub fn digest_selection(
     matches: &[SourceMatch],
     memo: &dyn DigestMemo,
@@ -65,6 +71,8 @@ pub fn digest_selection_with_files(
         .flat_map(|m| &m.entries)
         .filter(|entry| entry.kind == EntryKind::File)
         .collect();
+    // Racy means modified too shortly before reading began, so take the time first.
+    let reading_from = now_ns();
     let digests: Vec<(Digest, bool)> = files
         .par_iter()
         .map(|entry| match memo.get(&entry.host_path, &entry.stamp) {
@@ -72,7 +80,7 @@ pub fn digest_selection_with_files(
             None => hash_file(entry).map(|digest| (digest, true)),
         })
         .collect::<Result<_, _>>()?;
-    remember_new(memo, &files, &digests);
+    remember_new(memo, &files, &digests, reading_from);
 
     let mut file_digests = digests.iter().map(|(digest, _)| digest);
     let mut hasher = Sha256::new_with_prefix(b"rbuild content digest v1\n");
@@ -141,12 +149,16 @@ fn hash_file(entry: &SelectedEntry) -> Result<Digest, DigestError> {
     })
 }
 
-fn remember_new(memo: &dyn DigestMemo, files: &[&SelectedEntry], digests: &[(Digest, bool)]) {
-    let racy_after = now_ns() - RACY_WINDOW_NS;
+fn remember_new(
+    memo: &dyn DigestMemo,
+    files: &[&SelectedEntry],
+    digests: &[(Digest, bool)],
+    reading_from: i64,
+) {
     let fresh: Vec<(PathBuf, FileStamp, Digest)> = files
         .iter()
         .zip(digests)
-        .filter(|(entry, (_, computed))| *computed && !is_racy(&entry.stamp, racy_after))
+        .filter(|(entry, (_, computed))| *computed && !is_racy(&entry.stamp, reading_from))
         .map(|(entry, (digest, _))| (entry.host_path.clone(), entry.stamp, digest.clone()))
         .collect();
     if !fresh.is_empty() {
@@ -154,8 +166,15 @@ fn remember_new(memo: &dyn DigestMemo, files: &[&SelectedEntry], digests: &[(Dig
     }
 }
 
-fn is_racy(stamp: &FileStamp, racy_after: i64) -> bool {
-    stamp.mtime_ns >= racy_after
+/// Whether `stamp` may not change on a write made after `reading_from` (nanoseconds since
+/// the epoch): its mtime lies within one clock tick of it, or after it.
+fn is_racy(stamp: &FileStamp, reading_from: i64) -> bool {
+    let window = if stamp.mtime_ns % NS_PER_SECOND == 0 {
+        COARSE_RACY_WINDOW_NS
+    } else {
+        FINE_RACY_WINDOW_NS
+    };
+    stamp.mtime_ns >= reading_from.saturating_sub(window)
 }
 
 fn now_ns() -> i64 {

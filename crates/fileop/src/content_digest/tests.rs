@@ -191,3 +191,51 @@ fn file_digests_name_each_file_in_selection_order() {
     let again = digest_selection_with_files(&matches, &memo).unwrap();
     assert_eq!(again, detailed);
 }
+
+#[test]
+fn the_racy_window_is_one_tick_of_the_timestamps_own_precision() {
+    let reading_from = 1_800_000_000 * NS_PER_SECOND + 500_000_000;
+    let modified = |mtime_ns| FileStamp {
+        size: 1,
+        mtime_ns,
+        ctime_ns: mtime_ns,
+        inode: 1,
+        device: 1,
+    };
+    // Nanosecond timestamps: only the last 100 ms (and anything later) are racy.
+    assert!(is_racy(&modified(reading_from - 50_000_000), reading_from));
+    assert!(is_racy(&modified(reading_from + 1), reading_from));
+    assert!(!is_racy(
+        &modified(reading_from - 150_000_001),
+        reading_from
+    ));
+    // Whole seconds may come from a file system that keeps nothing finer: two seconds.
+    let second_before = 1_799_999_999 * NS_PER_SECOND;
+    assert!(is_racy(&modified(second_before), reading_from));
+    assert!(!is_racy(
+        &modified(1_799_999_997 * NS_PER_SECOND),
+        reading_from
+    ));
+}
+
+#[test]
+fn a_file_settled_for_a_fraction_of_a_second_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    build_context(dir.path());
+    let main_rs = dir.path().join("src/main.rs");
+    std::fs::write(&main_rs, "fn main() { run() }\n").unwrap();
+    // Half a second back, with nanoseconds: settled on a file system with fine timestamps.
+    let settled = now_ns() - 500_000_000;
+    let mtime = FileTime::from_unix_time(
+        settled / NS_PER_SECOND,
+        (settled % NS_PER_SECOND) as u32 | 1,
+    );
+    filetime::set_file_mtime(&main_rs, mtime).unwrap();
+    let memo = InMemoryMemo::new();
+    digest_of(dir.path(), &memo);
+    assert_eq!(
+        memo.len(),
+        3,
+        "the file half a second old must be remembered"
+    );
+}
