@@ -39,7 +39,7 @@ use std::thread::JoinHandle;
 
 use crate::error::SandboxError;
 use crate::nat_helper::NatHelper;
-use crate::user_nat::UserNat;
+use crate::user_nat::{StartingNat, UserNat};
 
 /// A network namespace with its NAT program running; dropping it kills the program and
 /// releases the namespace.
@@ -105,13 +105,30 @@ impl Drop for NetworkPoolScope {
             }
         };
         // Outside the lock: killing and reaping takes a moment.
-        if let Some(closed) = closed {
+        if let Some(mut closed) = closed {
             let count = closed.free.len();
-            drop(closed.free);
+            for network in &mut closed.free {
+                network.nat.signal_end();
+            }
+            reap_off_the_build_path(std::mem::take(&mut closed.free));
             drop(closed.starter);
             tracing::debug!(count, "network pool closed");
         }
     }
+}
+
+/// Reaps NAT programs that were sent their end. Each exit tears down a tap device, which
+/// takes tens of milliseconds the build need not wait for: a thread waits for them (a
+/// process that exits first leaves them to init, already killed). Inline when no thread
+/// can be started.
+fn reap_off_the_build_path(ending: Vec<StepNetwork>) {
+    if ending.is_empty() {
+        return;
+    }
+    // On a spawn error the closure, and with it `ending`, is dropped here: reaped inline.
+    let _ = std::thread::Builder::new()
+        .name("rbuild-nat-reaper".into())
+        .spawn(move || drop(ending));
 }
 
 /// A free pooled network whose NAT program still runs, if the pool is open and has one;
@@ -148,10 +165,12 @@ pub(crate) fn give_back(network: StepNetwork) {
 type StartRequest = (
     &'static NatHelper,
     File,
-    Sender<Result<UserNat, SandboxError>>,
+    Sender<Result<StartingNat, SandboxError>>,
 );
 
-/// The thread that forks the pool's NAT programs, alive as long as the pool is open.
+/// The thread that forks the pool's NAT programs, alive as long as the pool is open. It only
+/// forks: each requester waits for its own program to be ready, so steps starting together
+/// do not queue behind one another's NAT start.
 struct NatStarter {
     requests: Sender<StartRequest>,
     thread: Option<JoinHandle<()>>,
@@ -164,7 +183,7 @@ impl NatStarter {
             .name("rbuild-nat-starter".into())
             .spawn(move || {
                 for (helper, netns, reply) in receive {
-                    let _ = reply.send(UserNat::start(helper, &netns));
+                    let _ = reply.send(UserNat::spawn(helper, &netns));
                 }
             })
             .ok();
@@ -189,7 +208,8 @@ impl NatStarter {
         }
         answer
             .recv()
-            .map_err(|_| failed("the pool's starter thread is gone".into()))?
+            .map_err(|_| failed("the pool's starter thread is gone".into()))??
+            .wait_until_ready()
     }
 }
 

@@ -57,10 +57,22 @@ pub(crate) struct UserNat {
     stderr_drain: Option<JoinHandle<()>>,
 }
 
+/// A NAT program that was started and has not yet said the namespace is configured.
+pub(crate) struct StartingNat {
+    nat: UserNat,
+    ready_read: OwnedFd,
+}
+
 impl UserNat {
     /// Starts `helper` for the network namespace `netns` and returns once the namespace is
     /// configured (interface up, route and DNS forwarder in place).
     pub(crate) fn start(helper: &NatHelper, netns: &File) -> Result<UserNat, SandboxError> {
+        UserNat::spawn(helper, netns)?.wait_until_ready()
+    }
+
+    /// Starts `helper` for `netns` without waiting for it: the parent-death signal is tied
+    /// to the calling thread, the wait (`StartingNat::wait_until_ready`) may happen on any.
+    pub(crate) fn spawn(helper: &NatHelper, netns: &File) -> Result<StartingNat, SandboxError> {
         let name = helper.name();
         let failed = |reason: String| SandboxError::NatFailed {
             helper: name,
@@ -101,20 +113,20 @@ impl UserNat {
         // The child has its copies; ours would keep the readiness pipe open forever.
         drop(handover);
         drop(ready_write);
-        let mut nat = UserNat {
+        let nat = UserNat {
             helper: name,
             child,
             _exit_pipe: exit_pipe.map(|(_, write)| write),
             stderr_drain: None,
         };
-        match wait_until_ready(&ready_read) {
-            Ok(()) => {
-                nat.stderr_drain = nat.child.stderr.take().map(drain_in_background);
-                tracing::debug!(helper = name, pid = nat.child.id(), "user-mode NAT ready");
-                Ok(nat)
-            }
-            Err(reason) => Err(failed(nat.stop_with_reason(reason))),
-        }
+        Ok(StartingNat { nat, ready_read })
+    }
+
+    /// Sends the program its end without waiting for it to go, so that several can end at
+    /// once (each exit tears down a tap device, which takes tens of milliseconds); dropping
+    /// reaps it.
+    pub(crate) fn signal_end(&mut self) {
+        let _ = self.child.kill();
     }
 
     /// Whether the program is still running (it may have died with the thread that
@@ -137,6 +149,31 @@ impl UserNat {
             format!("{reason}{status}")
         } else {
             format!("{reason}{status}: {said}")
+        }
+    }
+}
+
+impl StartingNat {
+    /// Waits until the program has configured the namespace; kills and reaps it on failure.
+    pub(crate) fn wait_until_ready(self) -> Result<UserNat, SandboxError> {
+        let StartingNat {
+            mut nat,
+            ready_read,
+        } = self;
+        match wait_until_ready(&ready_read) {
+            Ok(()) => {
+                nat.stderr_drain = nat.child.stderr.take().map(drain_in_background);
+                tracing::debug!(
+                    helper = nat.helper,
+                    pid = nat.child.id(),
+                    "user-mode NAT ready"
+                );
+                Ok(nat)
+            }
+            Err(reason) => Err(SandboxError::NatFailed {
+                helper: nat.helper,
+                reason: nat.stop_with_reason(reason),
+            }),
         }
     }
 }

@@ -37,6 +37,8 @@ pub(crate) use records::{
 pub struct LayerStore {
     shared: Arc<Shared>,
     blobs: BlobStore,
+    /// One unpack at a time per snapshot, so concurrent stages on one base share it.
+    unpacking: unpack::UnpackTurns,
 }
 
 /// A fresh overlay upper dir and its work dir, staged in the store's `tmp/`. Removed on
@@ -61,7 +63,11 @@ impl UpperDir {
 
 impl LayerStore {
     pub(crate) fn new(shared: Arc<Shared>, blobs: BlobStore) -> LayerStore {
-        LayerStore { shared, blobs }
+        LayerStore {
+            shared,
+            blobs,
+            unpacking: unpack::UnpackTurns::default(),
+        }
     }
 
     /// An empty upper dir and work dir on the store's filesystem, for one overlay mount.

@@ -4,7 +4,9 @@
 //!
 //! Whiteout conversion and path safety are the codec's; this module decides what to unpack.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rbuild_oci::Digest;
 
@@ -19,6 +21,22 @@ use crate::usage::tree_usage;
 /// it and leasing it.
 const ATTEMPTS: usize = 3;
 
+/// Per chain id, a lock held while that snapshot is unpacked: threads of one process that
+/// need the same missing snapshot (stages on one base image) unpack it once, the others wait
+/// and then find it present. Other processes race safely anyway (`place_snapshot` keeps the
+/// first); this only saves the duplicated work.
+#[derive(Debug, Default)]
+pub(super) struct UnpackTurns {
+    locks: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
+}
+
+impl UnpackTurns {
+    fn lock_for(&self, chain_id: &Digest) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.entry(chain_id.clone()).or_default().clone()
+    }
+}
+
 impl LayerStore {
     /// Lower dirs for an overlay mount of `chain`, top-most first (empty for scratch).
     /// Layers that exist only as blobs are unpacked on first use; OCI whiteouts become
@@ -27,10 +45,13 @@ impl LayerStore {
         let chain_ids: Vec<Digest> = chain.chain_ids().collect();
         for _ in 0..ATTEMPTS {
             for (index, chain_id) in chain_ids.iter().enumerate() {
-                let present = self.shared.db.read("looking up a snapshot", |c| {
-                    records::snapshot_present(c, &self.shared.layout, chain_id)
-                })?;
-                if !present {
+                if self.snapshot_present(chain_id)? {
+                    continue;
+                }
+                let lock = self.unpacking.lock_for(chain_id);
+                let _turn = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                // Another thread may have unpacked it while this one waited.
+                if !self.snapshot_present(chain_id)? {
                     self.unpack(chain, index, chain_id)?;
                 }
             }
@@ -47,6 +68,12 @@ impl LayerStore {
         Err(StoreError::LayerUnavailable {
             diff_id: chain.layers[missing].clone(),
             chain_id: chain_ids[missing].clone(),
+        })
+    }
+
+    fn snapshot_present(&self, chain_id: &Digest) -> Result<bool, StoreError> {
+        self.shared.db.read("looking up a snapshot", |c| {
+            records::snapshot_present(c, &self.shared.layout, chain_id)
         })
     }
 
