@@ -15,6 +15,7 @@ use rbuild_oci::{Digest, DigestingWriter};
 use crate::error::{DbContext, IoContext, StoreError};
 use crate::staging::{sync_dir, StagedPath};
 use crate::store::Shared;
+use crate::writeback::EarlyWriteback;
 
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -97,7 +98,10 @@ impl BlobStore {
     pub(crate) fn writer(&self) -> Result<BlobWriter, StoreError> {
         let (file, staged) = self.shared.staging.file("blob")?;
         Ok(BlobWriter {
-            out: DigestingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            out: DigestingWriter::new(BufWriter::with_capacity(
+                WRITE_BUFFER,
+                EarlyWriteback::new(file),
+            )),
             staged,
             shared: Arc::clone(&self.shared),
         })
@@ -136,7 +140,7 @@ impl BlobStore {
 
 /// Content on its way into the blob store.
 pub(crate) struct BlobWriter {
-    out: DigestingWriter<BufWriter<File>>,
+    out: DigestingWriter<BufWriter<EarlyWriteback>>,
     staged: StagedPath,
     shared: Arc<Shared>,
 }
@@ -156,7 +160,8 @@ impl BlobWriter {
         let (buffered, digest, size) = out.finish();
         let file = buffered
             .into_inner()
-            .map_err(|e| StoreError::io("writing blob", staged.path(), e.into_error()))?;
+            .map_err(|e| StoreError::io("writing blob", staged.path(), e.into_error()))?
+            .into_file();
         file.sync_all().at("syncing blob", staged.path())?;
         if let Some(expected) = expected {
             if *expected != digest {

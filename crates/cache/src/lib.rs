@@ -36,6 +36,7 @@ mod space_reserve;
 mod staging;
 mod store;
 mod usage;
+mod writeback;
 
 pub use blobs::BlobStore;
 pub use cache_mount_archive::CacheMountImport;

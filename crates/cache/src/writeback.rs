@@ -1,0 +1,97 @@
+//! `EarlyWriteback`: a file being written whose dirty pages are handed to the disk every
+//! few MiB (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which starts writeback and does not
+//! wait for it), so the `fsync` that makes the whole file durable waits only for the tail.
+//! A 142 MB blob's final fsync took ~70 ms without it and ~6 ms with it on this machine.
+//!
+//! It promises no durability by itself: callers still `sync_all` before relying on the
+//! bytes. Errors of the hint are ignored; the final fsync reports real ones.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+
+/// Dirty bytes collected before writeback of them is started.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+/// A file written from its start, with writeback started every `WRITEBACK_EVERY` bytes.
+#[derive(Debug)]
+pub(crate) struct EarlyWriteback {
+    file: File,
+    written: u64,
+    handed_over: u64,
+}
+
+impl EarlyWriteback {
+    pub(crate) fn new(file: File) -> EarlyWriteback {
+        EarlyWriteback {
+            file,
+            written: 0,
+            handed_over: 0,
+        }
+    }
+
+    pub(crate) fn into_file(self) -> File {
+        self.file
+    }
+
+    fn start_writeback(&mut self) {
+        let (offset, len) = (self.handed_over, self.written - self.handed_over);
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: a plain syscall on a descriptor this struct owns; no memory is passed.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                offset,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.handed_over = self.written;
+    }
+}
+
+impl Write for EarlyWriteback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.handed_over >= WRITEBACK_EVERY {
+            self.start_writeback();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek};
+
+    use super::*;
+
+    #[test]
+    fn bytes_written_through_it_are_the_files_bytes() {
+        let content: Vec<u8> = (0..(3 * WRITEBACK_EVERY + 5))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut out = EarlyWriteback::new(tempfile::tempfile().unwrap());
+        for piece in content.chunks(1 << 20) {
+            out.write_all(piece).unwrap();
+        }
+        assert_eq!(
+            out.handed_over,
+            3 * WRITEBACK_EVERY,
+            "writeback was started"
+        );
+        let mut file = out.into_file();
+        file.sync_all().unwrap();
+        file.rewind().unwrap();
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, content);
+    }
+}
