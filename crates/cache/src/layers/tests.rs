@@ -329,6 +329,26 @@ fn loaded_image_layers_unpack_on_first_use_and_export_their_original_blob() {
 }
 
 #[test]
+fn threads_that_need_one_missing_snapshot_unpack_it_once() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let Some(chain) = load_busybox_layer(&store) else {
+        return;
+    };
+    let lowers: Vec<Vec<std::path::PathBuf>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| store.layers().lower_dirs(&chain).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(lowers.iter().all(|l| *l == lowers[0]));
+    assert!(lowers[0][0].join("bin/busybox").is_file());
+    let unpacked = &store.layers().unpacking.unpacked;
+    assert_eq!(unpacked.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(snapshot_count(&store), 1);
+}
+
+#[test]
 fn a_blob_whose_content_is_not_its_diff_id_is_never_unpacked() {
     let root = tempfile::tempdir().unwrap();
     let store = Store::open(root.path()).unwrap();

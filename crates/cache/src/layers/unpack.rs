@@ -28,6 +28,9 @@ const ATTEMPTS: usize = 3;
 #[derive(Debug, Default)]
 pub(super) struct UnpackTurns {
     locks: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
+    /// How many unpacks ran (what the tests check).
+    #[cfg(test)]
+    pub(super) unpacked: std::sync::atomic::AtomicUsize,
 }
 
 impl UnpackTurns {
@@ -52,6 +55,10 @@ impl LayerStore {
                 let _turn = lock.lock().unwrap_or_else(PoisonError::into_inner);
                 // Another thread may have unpacked it while this one waited.
                 if !self.snapshot_present(chain_id)? {
+                    #[cfg(test)]
+                    self.unpacking
+                        .unpacked
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.unpack(chain, index, chain_id)?;
                 }
             }
