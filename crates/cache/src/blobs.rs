@@ -30,8 +30,14 @@ impl BlobStore {
         BlobStore { shared }
     }
 
-    /// Stores `bytes`; returns their digest.
+    /// Stores `bytes`; returns their digest. Bytes already stored are not written again
+    /// (a rebuild that changed nothing re-makes its config and manifest): the present blob
+    /// is only leased.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.lease_if_present(&digest)? {
+            return Ok(digest);
+        }
         let mut writer = self.writer()?;
         writer.write_all(bytes).at("writing blob", writer.path())?;
         Ok(writer.commit(None)?.0)
@@ -59,6 +65,22 @@ impl BlobStore {
                 .at("writing blob", writer.path())?;
         }
         writer.commit(expected)
+    }
+
+    /// Leases the blob `digest` for the live leases if it is stored (checked inside the
+    /// write transaction, so a concurrent prune either ran before or sees the lease).
+    fn lease_if_present(&self, digest: &Digest) -> Result<bool, StoreError> {
+        let target = self.shared.layout.blob(digest);
+        self.shared.db.write("leasing a blob", |tx| {
+            if !target.is_file() {
+                return Ok(false);
+            }
+            self.shared
+                .leases
+                .protect_blob(tx, digest)
+                .db("leasing a blob")?;
+            Ok(true)
+        })
     }
 
     /// Opens a blob for reading.
@@ -198,5 +220,41 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use crate::lease::leased_content;
+    use crate::Store;
+
+    #[test]
+    fn putting_stored_bytes_again_leases_the_blob_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = store.blobs().put(b"a config").unwrap();
+        let path = store.shared().layout.blob(&digest);
+        let inode = std::fs::metadata(&path).unwrap().ino();
+
+        let lease = store.lease().unwrap();
+        assert_eq!(store.blobs().put(b"a config").unwrap(), digest);
+        // The same file, not a new copy renamed over it, and no staging file left behind.
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+        assert_eq!(
+            std::fs::read_dir(&store.shared().layout.tmp)
+                .unwrap()
+                .count(),
+            0
+        );
+        let leased = store.shared().db.read("t", leased_content).unwrap();
+        assert!(leased.blobs.contains(&digest.to_string()));
+        drop(lease);
+
+        // A blob removed meanwhile is written again.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(store.blobs().put(b"a config").unwrap(), digest);
+        assert_eq!(std::fs::read(&path).unwrap(), b"a config");
     }
 }

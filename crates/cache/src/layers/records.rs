@@ -40,7 +40,11 @@ pub(crate) struct LayerBlobRow {
 
 /// Reads column `index` as a digest; a malformed value is a conversion failure.
 pub(crate) fn digest_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Digest> {
-    let text: String = row.get(index)?;
+    // Borrowed: memo loads parse ten thousand of these, and a copy each is measurable.
+    let text = row
+        .get_ref(index)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))?;
     text.parse()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
 }
