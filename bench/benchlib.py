@@ -8,7 +8,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,11 +138,12 @@ class RbuildStores:
         return [self.rbuild, "--root", root, "--progress", "plain", *extra, ctx]
 
 
-# ext4 skips inodes freed in the last 5 s when it allocates new ones, scanning inode tables
-# for every file created: a build that starts right after 10,000 files were deleted spends
-# most of its time there (seen with perf: ext4_create → recently_deleted). Benchmarks
-# therefore delete old stores only between cases, and wait this long after a bulk delete
-# before the next timed run.
+# ext4 without a journal (this machine's root) skips inodes freed in the last 60 s when it
+# allocates new ones, reading inode table blocks for every file created: a build that starts
+# right after 10,000 files were deleted spends most of its time there (perf: ext4_create →
+# recently_deleted). bench/compare deletes nothing until it ends; bench/regression waits
+# this long after a bulk delete (its ratios compare rbuild with baselines that create files
+# too, so a shorter wait is enough there).
 SETTLE_SECONDS = 6
 
 
@@ -180,43 +180,6 @@ def warm_memory(reserve_kb=2 << 20):
         if os.path.exists(path):
             os.remove(path)
     return time.monotonic() - start
-
-
-class ScratchFileSystem:
-    """A fresh ext4 file system with a journal (mkfs.ext4's defaults, as a Debian install
-    has) on a sparse loop file, mounted for the length of a benchmark; every engine's stores
-    and the fixtures live on it. This machine's root file system runs ext4 without a
-    journal, and in that mode ext4's inode allocator skips inodes freed in the last 60 s,
-    reading the inode table block of each candidate: a cold build that follows another
-    engine's prune spends most of its time there (perf: ext4_create → recently_deleted;
-    back-to-back cold copies of 10k files took 0.53, 1.13, 1.74, 2.32 s here and 0.61, 0.55,
-    0.54, 0.53 s on the journaled file system). `path` is None (and `why` says why) where no
-    loop device can be mounted; callers then work in /var/tmp."""
-
-    def __init__(self, size="60G"):
-        self.image = tempfile.mktemp(prefix="rbuild-bench-fs.", suffix=".img", dir="/var/tmp")
-        self.path = tempfile.mkdtemp(prefix="rbuild-bench-mnt.", dir="/var/tmp")
-        self.why = None
-        try:
-            subprocess.run(["truncate", "-s", size, self.image], check=True)
-            subprocess.run(["mkfs.ext4", "-q", "-F", self.image], check=True,
-                           capture_output=True)
-            subprocess.run(["mount", "-o", "loop", self.image, self.path], check=True,
-                           capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as err:
-            self.why = str(getattr(err, "stderr", None) or err).strip()
-            self.close()
-
-    def close(self):
-        if self.path and os.path.ismount(self.path):
-            subprocess.run(["umount", self.path], capture_output=True)
-            if os.path.ismount(self.path):
-                subprocess.run(["umount", "-l", self.path], capture_output=True)
-        if self.path:
-            shutil.rmtree(self.path, ignore_errors=True)
-        if os.path.exists(self.image):
-            os.remove(self.image)
-        self.path = None
 
 
 def raise_file_limit():

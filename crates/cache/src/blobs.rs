@@ -11,11 +11,11 @@ use std::io::{self, BufWriter, Read, Write};
 use std::sync::Arc;
 
 use rbuild_oci::{Digest, DigestingWriter};
+use rbuild_writeback::EarlyWriteback;
 
 use crate::error::{DbContext, IoContext, StoreError};
 use crate::staging::{sync_dir, StagedPath};
 use crate::store::Shared;
-use crate::writeback::EarlyWriteback;
 
 const WRITE_BUFFER: usize = 256 * 1024;
 

@@ -36,7 +36,6 @@ mod space_reserve;
 mod staging;
 mod store;
 mod usage;
-mod writeback;
 
 pub use blobs::BlobStore;
 pub use cache_mount_archive::CacheMountImport;
