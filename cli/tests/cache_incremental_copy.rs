@@ -204,3 +204,20 @@ fn a_copy_whose_links_fail_is_made_in_full() {
     assert_eq!(tree(&new), tree(&snapshot_with(&fresh, "app/b/new")));
     assert_eq!(new.join("app/a/f2").metadata().unwrap().nlink(), 1);
 }
+
+/// Into directories the parent already has (so the overlay decides what a path holds) and
+/// ones the copy creates (where rbuild knows without asking it), with a file of the parent
+/// replaced: the same layer as a full copy.
+#[test]
+fn an_incremental_copy_over_existing_directories_makes_the_layer_a_full_copy_makes() {
+    require_sandbox!();
+    let dockerfile = "FROM busybox\n\
+        RUN mkdir -p /app/a && echo lower > /app/a/f2 && echo kept > /app/a/lower-only\n\
+        COPY . /app\n";
+    let (output, store, fresh, _ctx) = incremental_and_full(dockerfile);
+    assert!(output.contains("incremental COPY: "), "{output}");
+    assert_eq!(diff_ids(&store, "inc:2"), diff_ids(&fresh, "inc:2"));
+    let new = snapshot_with(&store, "app/b/new");
+    assert_eq!(tree(&new), tree(&snapshot_with(&fresh, "app/b/new")));
+    assert_eq!(fs::read_to_string(new.join("app/a/f2")).unwrap(), "a 2\n");
+}

@@ -229,6 +229,9 @@ impl<'r> Placer<'r> {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir(target)
                     .map_err(|source| io_error("create directory", target, source))?;
+                if let Some(reuse) = self.reuse.as_deref_mut() {
+                    reuse.created_directory(root, target);
+                }
                 target.to_path_buf()
             }
             Err(source) => return Err(io_error("inspect", target, source)),

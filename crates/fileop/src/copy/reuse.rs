@@ -11,14 +11,16 @@
 //! earlier snapshot and recording the digests are the caller's business; this module never
 //! writes into a snapshot.
 
-use std::collections::HashMap;
-use std::fs;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
+use rayon::prelude::*;
 use rbuild_oci::Digest;
+use rustix::fs::AtFlags;
 
 use super::place::io_error;
 use super::CopyError;
@@ -47,6 +49,15 @@ pub struct FileReuse {
     earlier: Option<EarlierCopy>,
     placed: Vec<(String, Digest)>,
     deferred: Vec<String>,
+    /// In-layer directories seen to exist in the upper dir (a directory stays there once
+    /// it is), so that each is looked up once rather than once per file.
+    upper_dirs: HashSet<String>,
+    /// In-layer directories this copy created where the merged view had nothing: all they
+    /// hold is what this copy placed, so a path in them not placed yet is free without a
+    /// lookup through the overlay.
+    fresh_dirs: HashSet<String>,
+    /// In-layer paths of the regular files placed so far.
+    placed_paths: HashSet<String>,
 }
 
 /// The metadata a placed regular file receives.
@@ -99,6 +110,14 @@ impl FileReuse {
         self.deferred.len()
     }
 
+    /// Called when the copy created directory `target` (a host path in `root`) where the
+    /// merged view had nothing.
+    pub(super) fn created_directory(&mut self, root: &Path, target: &Path) {
+        if let Some(rel) = target.strip_prefix(root).ok().and_then(Path::to_str) {
+            self.fresh_dirs.insert(rel.to_string());
+        }
+    }
+
     /// Called before a regular file from `source` is written at `target` (a host path in
     /// `root`): records it and returns whether it is left to `link_deferred`.
     pub(super) fn defer(
@@ -115,23 +134,31 @@ impl FileReuse {
             return Ok(false);
         };
         self.placed.push((rel.to_string(), digest.clone()));
+        let placed_before = !self.placed_paths.insert(rel.to_string());
         let Some(earlier) = &self.earlier else {
             return Ok(false);
         };
-        if earlier.files.get(rel) != Some(digest) {
+        if placed_before || earlier.files.get(rel) != Some(digest) {
             return Ok(false);
         }
-        match fs::symlink_metadata(target) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            // Something to replace in the merged view: the overlay must see the write.
-            _ => return Ok(false),
+        let Some(parent) = Path::new(rel).parent().and_then(Path::to_str) else {
+            return Ok(false);
+        };
+        if !self.fresh_dirs.contains(parent) {
+            match fs::symlink_metadata(target) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Something to replace in the merged view: the overlay must see the write.
+                _ => return Ok(false),
+            }
         }
-        let parent_in_upper = Path::new(rel)
-            .parent()
-            .map(|p| earlier.upper.join(p))
-            .is_some_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+        if !self.fresh_dirs.contains(parent) && !self.upper_dirs.contains(parent) {
+            if !fs::symlink_metadata(earlier.upper.join(parent)).is_ok_and(|m| m.is_dir()) {
+                return Ok(false);
+            }
+            self.upper_dirs.insert(parent.to_string());
+        }
         let old = earlier.snapshot.join(rel);
-        if !parent_in_upper || !same_file(&old, source, expected)? {
+        if !same_file(&old, source, expected)? {
             return Ok(false);
         }
         self.deferred.push(rel.to_string());
@@ -146,29 +173,43 @@ impl FileReuse {
         let Some(earlier) = &self.earlier else {
             return Ok(0);
         };
-        let mut directory_times: HashMap<PathBuf, (FileTime, FileTime)> = HashMap::new();
+        let mut by_directory: BTreeMap<&Path, Vec<&std::ffi::OsStr>> = BTreeMap::new();
         for rel in &self.deferred {
-            let target = earlier.upper.join(rel);
-            if let Some(parent) = target.parent() {
-                if !directory_times.contains_key(parent) {
-                    let meta =
-                        fs::symlink_metadata(parent).map_err(|e| io_error("inspect", parent, e))?;
-                    let times = (
-                        FileTime::from_last_access_time(&meta),
-                        FileTime::from_last_modification_time(&meta),
-                    );
-                    directory_times.insert(parent.to_path_buf(), times);
-                }
+            let rel = Path::new(rel);
+            if let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) {
+                by_directory.entry(dir).or_default().push(name);
             }
-            let old = earlier.snapshot.join(rel);
-            fs::hard_link(&old, &target).map_err(|e| io_error("hard link", &target, e))?;
         }
-        for (dir, (atime, mtime)) in &directory_times {
-            filetime::set_file_times(dir, *atime, *mtime)
-                .map_err(|e| io_error("set times of", dir, e))?;
-        }
+        // Directories are independent (a link changes only its own directory's times), so
+        // they are linked in parallel.
+        by_directory
+            .into_par_iter()
+            .try_for_each(|(dir, names)| link_into(earlier, dir, &names))?;
         Ok(self.deferred.len())
     }
+}
+
+/// Links `names` of the earlier snapshot's directory `dir` into the same directory of the
+/// upper dir (by directory handles: one path lookup per directory, not per file), then puts
+/// back that directory's times.
+fn link_into(
+    earlier: &EarlierCopy,
+    dir: &Path,
+    names: &[&std::ffi::OsStr],
+) -> Result<(), CopyError> {
+    let target = earlier.upper.join(dir);
+    let meta = fs::symlink_metadata(&target).map_err(|e| io_error("inspect", &target, e))?;
+    let atime = FileTime::from_last_access_time(&meta);
+    let mtime = FileTime::from_last_modification_time(&meta);
+    let source = earlier.snapshot.join(dir);
+    let from = File::open(&source).map_err(|e| io_error("open", &source, e))?;
+    let into = File::open(&target).map_err(|e| io_error("open", &target, e))?;
+    for name in names {
+        rustix::fs::linkat(&from, *name, &into, *name, AtFlags::empty())
+            .map_err(|e| io_error("hard link", &target.join(name), e.into()))?;
+    }
+    filetime::set_file_times(&target, atime, mtime)
+        .map_err(|e| io_error("set times of", &target, e))
 }
 
 /// Whether the earlier snapshot's file `old` is what placing `source` would write.
