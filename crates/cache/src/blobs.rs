@@ -71,6 +71,9 @@ impl BlobStore {
     /// write transaction, so a concurrent prune either ran before or sees the lease).
     fn lease_if_present(&self, digest: &Digest) -> Result<bool, StoreError> {
         let target = self.shared.layout.blob(digest);
+        if !target.is_file() {
+            return Ok(false); // new bytes: no transaction before the one that places them
+        }
         self.shared.db.write("leasing a blob", |tx| {
             if !target.is_file() {
                 return Ok(false);

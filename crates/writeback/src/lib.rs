@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 
 /// Dirty bytes collected before writeback of them is started.
-pub const WRITEBACK_EVERY: u64 = 8 << 20;
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// Starts writeback of `len` bytes of `file` from `offset` without waiting for it.
 pub fn start_writeback(file: &File, offset: u64, len: u64) {

@@ -12,6 +12,7 @@
 //! writes into a snapshot.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -144,18 +145,19 @@ impl FileReuse {
         let Some(parent) = Path::new(rel).parent().and_then(Path::to_str) else {
             return Ok(false);
         };
+        // A directory the copy created is in the upper dir and holds only what was placed.
         if !self.fresh_dirs.contains(parent) {
             match fs::symlink_metadata(target) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 // Something to replace in the merged view: the overlay must see the write.
                 _ => return Ok(false),
             }
-        }
-        if !self.fresh_dirs.contains(parent) && !self.upper_dirs.contains(parent) {
-            if !fs::symlink_metadata(earlier.upper.join(parent)).is_ok_and(|m| m.is_dir()) {
-                return Ok(false);
+            if !self.upper_dirs.contains(parent) {
+                if !fs::symlink_metadata(earlier.upper.join(parent)).is_ok_and(|m| m.is_dir()) {
+                    return Ok(false);
+                }
+                self.upper_dirs.insert(parent.to_string());
             }
-            self.upper_dirs.insert(parent.to_string());
         }
         let old = earlier.snapshot.join(rel);
         if !same_file(&old, source, expected)? {
@@ -173,7 +175,7 @@ impl FileReuse {
         let Some(earlier) = &self.earlier else {
             return Ok(0);
         };
-        let mut by_directory: BTreeMap<&Path, Vec<&std::ffi::OsStr>> = BTreeMap::new();
+        let mut by_directory: BTreeMap<&Path, Vec<&OsStr>> = BTreeMap::new();
         for rel in &self.deferred {
             let rel = Path::new(rel);
             if let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) {
@@ -192,11 +194,7 @@ impl FileReuse {
 /// Links `names` of the earlier snapshot's directory `dir` into the same directory of the
 /// upper dir (by directory handles: one path lookup per directory, not per file), then puts
 /// back that directory's times.
-fn link_into(
-    earlier: &EarlierCopy,
-    dir: &Path,
-    names: &[&std::ffi::OsStr],
-) -> Result<(), CopyError> {
+fn link_into(earlier: &EarlierCopy, dir: &Path, names: &[&OsStr]) -> Result<(), CopyError> {
     let target = earlier.upper.join(dir);
     let meta = fs::symlink_metadata(&target).map_err(|e| io_error("inspect", &target, e))?;
     let atime = FileTime::from_last_access_time(&meta);
