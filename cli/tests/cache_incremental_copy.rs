@@ -46,7 +46,13 @@ fn edit(context: &Path) {
 }
 
 fn build(store: &TestStore, context: &Path, tag: &str) -> String {
-    let out = store.build(context, &["-t", tag]);
+    build_with(store, context, tag, &[])
+}
+
+fn build_with(store: &TestStore, context: &Path, tag: &str, extra: &[&str]) -> String {
+    let mut args = vec!["-t", tag];
+    args.extend_from_slice(extra);
+    let out = store.build(context, &args);
     assert_success(&out, &format!("build {tag}"));
     stderr(&out) + &stdout(&out)
 }
@@ -107,13 +113,20 @@ fn tree(dir: &Path) -> Vec<String> {
 /// Builds the context, edits it, builds again on the same store (incremental) and on a
 /// fresh one (full); returns the incremental build's output and both stores.
 fn incremental_and_full(dockerfile: &str) -> (String, TestStore, TestStore, TempDir) {
+    incremental_and_full_with(dockerfile, &[])
+}
+
+fn incremental_and_full_with(
+    dockerfile: &str,
+    extra: &[&str],
+) -> (String, TestStore, TestStore, TempDir) {
     let ctx = context(dockerfile);
     let store = TestStore::with_busybox();
-    build(&store, ctx.path(), "inc:1");
+    build_with(&store, ctx.path(), "inc:1", extra);
     edit(ctx.path());
-    let output = build(&store, ctx.path(), "inc:2");
+    let output = build_with(&store, ctx.path(), "inc:2", extra);
     let fresh = TestStore::with_busybox();
-    build(&fresh, ctx.path(), "inc:2");
+    build_with(&fresh, ctx.path(), "inc:2", extra);
     (output, store, fresh, ctx)
 }
 
@@ -211,15 +224,17 @@ fn a_copy_whose_links_fail_is_made_in_full() {
 #[test]
 fn an_incremental_copy_over_existing_directories_makes_the_layer_a_full_copy_makes() {
     require_sandbox!();
-    // The RUN's times are pinned, so both stores make the same parent layer.
+    // The copy changes `/app`, a directory of the parent, so its time is each build's own
+    // unless SOURCE_DATE_EPOCH makes every new time the epoch (builds a second apart would
+    // otherwise differ in that one tar header).
     let dockerfile = "FROM busybox\n\
-        RUN mkdir -p /app/a && echo lower > /app/a/f2 && echo kept > /app/a/lower-only \
-        && touch -t 200001010000 /app/a/f2 /app/a/lower-only /app/a /app\n\
+        RUN mkdir -p /app/a && echo lower > /app/a/f2 && echo kept > /app/a/lower-only\n\
         COPY . /app\n";
-    let (output, store, fresh, _ctx) = incremental_and_full(dockerfile);
+    let epoch = ["--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+    let (output, store, fresh, _ctx) = incremental_and_full_with(dockerfile, &epoch);
     assert!(output.contains("incremental COPY: "), "{output}");
     assert_eq!(diff_ids(&store, "inc:2"), diff_ids(&fresh, "inc:2"));
-    // `/app` came from the parent; the copy changed it, so its time is each build's own.
+    // On disk `/app` keeps the time each build changed it at (the epoch clamps the layer).
     let without_app = |dir: &Path| -> Vec<String> {
         tree(dir)
             .into_iter()
