@@ -29,5 +29,5 @@ pub use image::{ArchivedImage, ArchivedLayer, SelectedImage};
 pub use image_archive::{open, ImageArchive};
 pub use write::{
     sweep_dead_siblings, write_docker_archive, write_oci_archive, write_oci_dir, BlobSource,
-    ExportImage, StagedDir,
+    ExportImage, OciArchive, StagedDir, StreamedLayer,
 };

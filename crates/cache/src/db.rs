@@ -113,6 +113,11 @@ CREATE TABLE copy_files (
     created INTEGER NOT NULL
 );
 "#,
+    // The CRC-32 of a layer tar committed here (NULL where unknown): see
+    // `layers::fingerprint`.
+    r#"
+ALTER TABLE layers ADD COLUMN tar_crc32 INTEGER;
+"#,
 ];
 
 pub(crate) struct Database {

@@ -15,7 +15,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use rbuild_archive::{BlobSource, ExportImage};
+use rbuild_archive::{BlobSource, ExportImage, OciArchive};
 use rbuild_cache::{Compression, SnapshotChain, Store};
 use rbuild_exec::CancelToken;
 use rbuild_oci::oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
@@ -66,14 +66,14 @@ fn export_image(
     let blobs = StoreBlobs { store, cancel };
     match export {
         Export::Oci { dest } => {
-            let export = export_image_parts(store, image, names, Compression::Gzip, cancel)?;
+            let mut archive = ArchiveInProgress::create(store, dest, cancel)?;
+            let export = export_image_parts(store, image, names, cancel, Some(&mut archive))?;
             let manifest = export.manifest.clone();
-            rbuild_archive::write_oci_archive(&[export], None, &blobs, dest)
-                .map_err(|e| archive_failure(e, cancel))?;
+            archive.finish(&[export], None)?;
             Ok(Some(manifest))
         }
         Export::Docker { dest } => {
-            let export = export_image_parts(store, image, names, Compression::None, cancel)?;
+            let export = export_image_parts(store, image, names, cancel, None)?;
             rbuild_archive::write_docker_archive(&[export], &blobs, dest)
                 .map_err(|e| archive_failure(e, cancel))?;
             Ok(None)
@@ -128,23 +128,21 @@ pub fn export_images(
     match (images, export) {
         ([image], _) => export_image(store, image, names, export, cancel),
         (_, Export::Oci { dest }) => {
+            let mut archive = ArchiveInProgress::create(store, dest, cancel)?;
             let mut parts = Vec::with_capacity(images.len());
             for image in images {
-                let compression = Compression::Gzip;
                 parts.push(export_image_parts(
                     store,
                     image,
                     names,
-                    compression,
                     cancel,
+                    Some(&mut archive),
                 )?);
             }
             let manifests: Vec<Descriptor> = parts.iter().map(|p| p.manifest.clone()).collect();
             let index = image_index(images, &manifests)?;
             let target = index.0.clone();
-            let blobs = StoreBlobs { store, cancel };
-            rbuild_archive::write_oci_archive(&parts, Some(index), &blobs, dest)
-                .map_err(|e| archive_failure(e, cancel))?;
+            archive.finish(&parts, Some(index))?;
             Ok(Some(target))
         }
         (_, Export::Docker { .. }) => Err(ExportError::DockerArchivePlatforms.into()),
@@ -178,12 +176,14 @@ fn image_index(
     Ok(platform_index(&entries).map_err(ExportError::from)?)
 }
 
+/// The parts of a built image for an archive: gzip layers written into `archive` (an OCI
+/// layout tar) as they are made, or, without one, uncompressed layers (a docker archive).
 fn export_image_parts(
     store: &Store,
     image: &BuiltImage,
     names: &[ImageReference],
-    compression: Compression,
     cancel: &CancelToken,
+    archive: Option<&mut ArchiveInProgress>,
 ) -> Result<ExportImage, StepFailure> {
     let (config_bytes, _) = image.config_blob();
     let parts = ArchiveParts {
@@ -191,7 +191,10 @@ fn export_image_parts(
         chain: Cow::Borrowed(&image.chain),
         platform: image.config.platform(),
     };
-    parts.export_image(store, names, compression, Some(cancel))
+    match archive {
+        Some(archive) => parts.export_image_into(store, names, archive),
+        None => parts.export_image(store, names, Compression::None, Some(cancel)),
+    }
 }
 
 /// What an archive needs of one image: its config as it is stored, and its layers.
@@ -216,15 +219,35 @@ impl ArchiveParts<'_> {
         for index in 0..self.chain.layers.len() {
             let layer = store
                 .layers()
-                .layer_blob_unless(&self.chain, index, compression, &stop);
-            match (layer, cancel) {
-                (Ok(layer), _) => layers.push(layer),
-                (Err(_), Some(cancel)) if cancel.is_cancelled() => {
-                    return Err(StepFailure::interrupted(cancel))
-                }
-                (Err(e), _) => return Err(e.into()),
-            }
+                .layer_blob_unless(&self.chain, index, compression, &stop)
+                .map_err(|e| store_failure(e, cancel))?;
+            layers.push(layer);
         }
+        self.with_layers(store, names, layers)
+    }
+
+    /// `export_image` in gzip, each layer blob written into `archive` too (as it is made,
+    /// when it has to be made).
+    fn export_image_into(
+        self,
+        store: &Store,
+        names: &[ImageReference],
+        archive: &mut ArchiveInProgress,
+    ) -> Result<ExportImage, StepFailure> {
+        let mut layers = Vec::with_capacity(self.chain.layers.len());
+        for index in 0..self.chain.layers.len() {
+            layers.push(archive.layer(&self.chain, index)?);
+        }
+        self.with_layers(store, names, layers)
+    }
+
+    /// The export of this image with `layers` as its blobs; stores config and manifest.
+    fn with_layers(
+        self,
+        store: &Store,
+        names: &[ImageReference],
+        layers: Vec<Descriptor>,
+    ) -> Result<ExportImage, StepFailure> {
         let (manifest, manifest_bytes) = store_manifest(store, &self.config_bytes, layers.clone())?;
         let config_digest = Digest::of(&self.config_bytes);
         Ok(ExportImage {
@@ -258,19 +281,27 @@ pub fn save_stored_images(
         Export::Docker { .. } => Compression::None,
         Export::Local { .. } => return Err(ExportError::SaveNeedsArchive.into()),
     };
+    let (Export::Oci { dest } | Export::Docker { dest } | Export::Local { dest }) = export;
+    let mut archive = match export {
+        Export::Oci { .. } => Some(ArchiveInProgress::create(store, dest, cancel)?),
+        _ => None,
+    };
     let mut parts = Vec::with_capacity(images.len());
     for (manifest, names) in images {
         let stored = stored_archive_parts(store, manifest)?;
-        parts.push(stored.export_image(store, names, compression, Some(cancel))?);
+        parts.push(match archive.as_mut() {
+            Some(archive) => stored.export_image_into(store, names, archive)?,
+            None => stored.export_image(store, names, compression, Some(cancel))?,
+        });
     }
-    let blobs = StoreBlobs { store, cancel };
-    let written = match export {
-        Export::Docker { dest } => rbuild_archive::write_docker_archive(&parts, &blobs, dest),
-        Export::Oci { dest } | Export::Local { dest } => {
-            rbuild_archive::write_oci_archive(&parts, None, &blobs, dest)
+    match archive {
+        Some(archive) => archive.finish(&parts, None),
+        None => {
+            let blobs = StoreBlobs { store, cancel };
+            rbuild_archive::write_docker_archive(&parts, &blobs, dest)
+                .map_err(|e| archive_failure(e, cancel))
         }
-    };
-    written.map_err(|e| archive_failure(e, cancel))
+    }
 }
 
 /// The parts of a stored image (manifest `manifest`) as they leave the machine: its config
@@ -329,6 +360,66 @@ fn store_manifest(
         ),
         manifest_bytes,
     ))
+}
+
+/// A store error of an export; the interruption when the export was cancelled.
+fn store_failure(error: rbuild_cache::StoreError, cancel: Option<&CancelToken>) -> StepFailure {
+    match cancel {
+        Some(cancel) if cancel.is_cancelled() => StepFailure::interrupted(cancel),
+        _ => error.into(),
+    }
+}
+
+/// An OCI layout tar being written by an export: each layer blob goes in as the image's
+/// parts are gathered — copied from the store when stored, written as it is compressed
+/// when it has to be made — and the documents when it finishes.
+struct ArchiveInProgress<'a> {
+    archive: OciArchive,
+    blobs: StoreBlobs<'a>,
+}
+
+impl<'a> ArchiveInProgress<'a> {
+    fn create(
+        store: &'a Store,
+        dest: &std::path::Path,
+        cancel: &'a CancelToken,
+    ) -> Result<Self, StepFailure> {
+        let archive = OciArchive::create(dest).map_err(|e| archive_failure(e, cancel))?;
+        Ok(ArchiveInProgress {
+            archive,
+            blobs: StoreBlobs { store, cancel },
+        })
+    }
+
+    /// The gzip blob of layer `index` of `chain`, now in the archive.
+    fn layer(&mut self, chain: &SnapshotChain, index: usize) -> Result<Descriptor, StepFailure> {
+        let StoreBlobs { store, cancel } = self.blobs;
+        let failed = |e| archive_failure(e, cancel);
+        let layers = store.layers();
+        let stored = layers.stored_layer_blob(chain, index, Compression::Gzip)?;
+        if let Some(blob) = stored {
+            self.archive.add_layer(&blob, &self.blobs).map_err(failed)?;
+            return Ok(blob);
+        }
+        let mut entry = self.archive.stream_layer().map_err(failed)?;
+        let stop = || cancel.is_cancelled();
+        let blob = layers
+            .make_layer_blob(chain, index, Compression::Gzip, &stop, &mut entry)
+            .map_err(|e| store_failure(e, Some(cancel)))?;
+        entry.finish(&blob).map_err(failed)?;
+        Ok(blob)
+    }
+
+    fn finish(
+        self,
+        images: &[ExportImage],
+        index: Option<(Descriptor, Vec<u8>)>,
+    ) -> Result<(), StepFailure> {
+        let cancel = self.blobs.cancel;
+        self.archive
+            .finish(images, index, &self.blobs)
+            .map_err(|e| archive_failure(e, cancel))
+    }
 }
 
 /// Serves export blobs from the store; reading fails once `cancel` is cancelled.

@@ -11,6 +11,7 @@ mod dir_sink;
 mod docker;
 mod file_copy;
 mod oci;
+mod oci_archive;
 mod plan;
 mod staging_names;
 mod tar_sink;
@@ -27,6 +28,7 @@ use crate::error::ArchiveError;
 pub use atomic::StagedDir;
 use atomic::StagedFile;
 use dir_sink::DirSink;
+pub use oci_archive::{OciArchive, StreamedLayer};
 pub use staging_names::sweep_dead_siblings;
 use tar_sink::TarSink;
 
@@ -74,18 +76,22 @@ pub struct ExportImage {
 /// image name (annotated `org.opencontainers.image.ref.name` = tag and
 /// `io.containerd.image.name` = full name, as BuildKit does) and `blobs/sha256/*`.
 /// With `index_override` (an image index and its bytes), `index.json` points at that index
-/// instead, once per name of any image: the multi-platform form.
+/// instead, once per name of any image: the multi-platform form. Layer blobs come first,
+/// in the images' order, as `OciArchive` writes them.
 pub fn write_oci_archive(
     images: &[ExportImage],
     index_override: Option<(Descriptor, Vec<u8>)>,
     blobs: &dyn BlobSource,
     out: &Path,
 ) -> Result<(), ArchiveError> {
-    let plan = oci::plan(images, index_override.as_ref())?;
-    let (staged, file) = StagedFile::create(out)?;
-    let mut sink = TarSink::new(file, out);
-    plan.write(&mut sink, blobs)?;
-    staged.commit(sink.finish()?)
+    for image in images {
+        image.validate()?;
+    }
+    let mut archive = OciArchive::create(out)?;
+    for layer in images.iter().flat_map(|image| &image.layers) {
+        archive.add_layer(layer, blobs)?;
+    }
+    archive.finish(images, index_override, blobs)
 }
 
 /// Writes the same OCI image layout as `write_oci_archive`, as a directory `out_dir`.

@@ -5,7 +5,7 @@
 //!
 //! It does not decide what goes into a layout; the OCI and docker writers do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 
@@ -63,14 +63,33 @@ impl LayoutPlan {
         self.files.entry(name).or_insert(content);
     }
 
+    /// Whether the plan has a file `name`.
+    pub(super) fn contains(&self, name: &str) -> bool {
+        self.files.contains_key(name)
+    }
+
     /// Writes every file into `sink`; returns the size written for each file name.
     pub(super) fn write(
         &self,
         sink: &mut dyn LayoutSink,
         blobs: &dyn BlobSource,
     ) -> Result<BTreeMap<String, u64>, ArchiveError> {
+        self.write_except(sink, blobs, &HashSet::new())
+    }
+
+    /// `write`, leaving out the files named in `written` (already in the sink).
+    pub(super) fn write_except(
+        &self,
+        sink: &mut dyn LayoutSink,
+        blobs: &dyn BlobSource,
+        written: &HashSet<String>,
+    ) -> Result<BTreeMap<String, u64>, ArchiveError> {
         let mut sizes = BTreeMap::new();
-        for (name, content) in &self.files {
+        for (name, content) in self
+            .files
+            .iter()
+            .filter(|(name, _)| !written.contains(*name))
+        {
             for (slash, _) in name.match_indices('/') {
                 sink.add_directory(&name[..slash])?;
             }
@@ -81,7 +100,8 @@ impl LayoutPlan {
     }
 }
 
-fn write_file(
+/// Writes one file, `name`, with `content` into `sink`; returns its size.
+pub(super) fn write_file(
     sink: &mut dyn LayoutSink,
     name: &str,
     content: &EntryContent,

@@ -10,11 +10,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use rbuild_writeback::start_writeback;
+
 use super::file_copy::copy_file_prefix;
 use super::plan::LayoutSink;
 use crate::error::ArchiveError;
 
 const BLOCK: u64 = 512;
+/// Bytes written between two starts of writeback (so the final fsync waits for the tail).
+const WRITEBACK_EVERY: u64 = 8 << 20;
 const FILE_MODE: u32 = 0o644;
 const DIRECTORY_MODE: u32 = 0o755;
 
@@ -30,6 +34,8 @@ pub(super) struct TarSink {
     out: BufWriter<File>,
     path: PathBuf,
     position: u64,
+    /// Where the bytes whose writeback has been started end.
+    handed_over: u64,
     open: Option<OpenFile>,
     directories: HashSet<String>,
 }
@@ -41,6 +47,7 @@ impl TarSink {
             out: BufWriter::with_capacity(1 << 20, file),
             path: path.to_path_buf(),
             position: 0,
+            handed_over: 0,
             open: None,
             directories: HashSet::new(),
         }
@@ -60,6 +67,12 @@ impl TarSink {
             .write_all(bytes)
             .map_err(|e| write_error(&self.path, e))?;
         self.position += bytes.len() as u64;
+        if self.position - self.handed_over >= WRITEBACK_EVERY {
+            self.out.flush().map_err(|e| write_error(&self.path, e))?;
+            let file = self.out.get_ref();
+            start_writeback(file, self.handed_over, self.position - self.handed_over);
+            self.handed_over = self.position;
+        }
         Ok(())
     }
 
@@ -95,6 +108,25 @@ impl TarSink {
             .and_then(|_| out.seek(SeekFrom::Start(self.position)))
             .map(|_| ())
             .map_err(|e| write_error(&self.path, e))
+    }
+
+    /// Ends a file started without a size, as `name` (its name until now was a stand-in of
+    /// the same length); its content must be `size` bytes.
+    pub(super) fn finish_streamed_file(
+        &mut self,
+        name: &str,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let open = self.open_file()?;
+        if open.declared_size.is_some() || open.written != size {
+            let message = format!(
+                "tar entry {name} has {} bytes where its blob has {size}",
+                open.written
+            );
+            return Err(write_error(&self.path, io::Error::other(message)));
+        }
+        open.name = name.to_string();
+        self.finish_file()
     }
 
     fn open_file(&mut self) -> Result<&mut OpenFile, ArchiveError> {
@@ -159,6 +191,7 @@ impl LayoutSink for TarSink {
         let copied = copy_file_prefix(file, self.out.get_mut(), size, stop)
             .map_err(|e| write_error(path, e))?;
         self.position += copied;
+        self.handed_over = self.position;
         self.open_file()?.written += copied;
         Ok(copied)
     }

@@ -1,6 +1,7 @@
 //! Committing a layer: an overlay upper dir becomes `snapshots/<chain id>/`.
 //!
-//! The tar of the upper dir is streamed through sha256 (not stored) for the diff id; the
+//! The tar of the upper dir is streamed through sha256 (not stored) for the diff id, and
+//! fingerprinted (size, CRC-32) for cheap checks of the tars exports regenerate; the
 //! directory's filesystem is synced; then, inside one store write transaction, the directory
 //! is renamed into place and its row written — unless another build committed the same
 //! chain first, in which case theirs is kept. A snapshot directory without a row can only be
@@ -12,6 +13,7 @@ use std::path::Path;
 
 use rbuild_oci::DigestingWriter;
 
+use super::fingerprint::{FingerprintingWriter, TarFingerprint};
 use super::records::{self, SnapshotRow};
 use super::{LayerStore, UpperDir};
 use crate::chain::{child_chain_id, SnapshotChain};
@@ -30,12 +32,13 @@ impl LayerStore {
         upper: UpperDir,
         epoch: Option<i64>,
     ) -> Result<SnapshotChain, StoreError> {
-        let mut digesting = DigestingWriter::new(io::sink());
+        let mut digesting = DigestingWriter::new(FingerprintingWriter::new(io::sink()));
         let summary = write_snapshot_tar(upper.upper(), epoch, &mut digesting)?;
         if summary.entries == 0 {
             return Ok(parent.clone());
         }
-        let (_, diff_id, tar_size) = digesting.finish();
+        let (fingerprinting, diff_id, _) = digesting.finish();
+        let (_, fingerprint) = fingerprinting.finish();
         let chain = parent.push(diff_id.clone());
         sync_filesystem(upper.upper())?;
         let parent_id = parent.chain_id();
@@ -47,7 +50,12 @@ impl LayerStore {
             regenerable: true,
             disk_size: summary.disk_bytes,
         };
-        self.place_snapshot(upper.upper(), &row, tar_size, &chain)?;
+        self.place_snapshot(
+            upper.upper(),
+            &row,
+            TarFacts::Fingerprint(fingerprint),
+            &chain,
+        )?;
         Ok(chain)
     }
 
@@ -57,7 +65,7 @@ impl LayerStore {
         &self,
         staged: &Path,
         row: &SnapshotRow,
-        tar_size: u64,
+        tar: TarFacts,
         chain: &SnapshotChain,
     ) -> Result<(), StoreError> {
         let layout = &self.shared.layout;
@@ -77,7 +85,13 @@ impl LayerStore {
                 sync_dir(&layout.snapshots)?;
                 records::insert_snapshot(tx, row).db("recording a snapshot")?;
             }
-            records::record_layer_size(tx, &row.diff_id, tar_size).db("recording a layer size")?;
+            match tar {
+                TarFacts::Size(size) => records::record_layer_size(tx, &row.diff_id, size),
+                TarFacts::Fingerprint(fingerprint) => {
+                    records::record_layer_fingerprint(tx, &row.diff_id, fingerprint)
+                }
+            }
+            .db("recording a layer size")?;
             self.shared
                 .leases
                 .protect_chain(tx, chain)
@@ -91,6 +105,13 @@ impl LayerStore {
         }
         Ok(())
     }
+}
+
+/// What is known of a snapshot's layer tar: its fingerprint when it was made here, its
+/// size when it was unpacked from a blob (whose tar this directory may not regenerate).
+pub(super) enum TarFacts {
+    Size(u64),
+    Fingerprint(TarFingerprint),
 }
 
 /// Flushes everything written under `dir` to disk before it is published by a rename.

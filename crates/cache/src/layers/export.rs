@@ -2,13 +2,15 @@
 //! built here, or decompressed from a stored blob), compressed layer blobs made once and
 //! remembered, blobs registered for loaded layers, and layer tar sizes.
 //!
-//! Every tar produced is checked against the diff id the chain names.
+//! Every tar produced is checked against the diff id the chain names (a tar regenerated
+//! from a snapshot built here by the fingerprint recorded with it, see `fingerprint`).
 
 use std::io::{self, Write};
 
 use rbuild_oci::oci_spec::image::Descriptor;
 use rbuild_oci::{Digest, DigestingWriter};
 
+use super::fingerprint::{FingerprintingWriter, TarFingerprint};
 use super::records::{self, LayerBlobRow};
 use super::{DigestingReader, LayerStore};
 use crate::chain::SnapshotChain;
@@ -96,14 +98,47 @@ impl LayerStore {
         compression: Compression,
         stop: &dyn Fn() -> bool,
     ) -> Result<Descriptor, StoreError> {
-        let diff_id = Self::layer_at(chain, index)?;
-        if let Some(row) = self.stored_blob(diff_id, compression)? {
-            self.remember_blob(&row)?;
-            return descriptor(compression.media_type(), row.size, &row.digest);
+        match self.stored_layer_blob(chain, index, compression)? {
+            Some(blob) => Ok(blob),
+            None => self.make_layer_blob(chain, index, compression, stop, &mut io::sink()),
         }
+    }
+
+    /// The blob for layer `index` of `chain` in `compression` if one is stored (leased
+    /// again, as `layer_blob` leases what it returns).
+    pub fn stored_layer_blob(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        compression: Compression,
+    ) -> Result<Option<Descriptor>, StoreError> {
+        let diff_id = Self::layer_at(chain, index)?;
+        let Some(row) = self.stored_blob(diff_id, compression)? else {
+            return Ok(None);
+        };
+        self.remember_blob(&row)?;
+        descriptor(compression.media_type(), row.size, &row.digest).map(Some)
+    }
+
+    /// Makes the blob `layer_blob_unless` makes, without looking for a stored one, and
+    /// writes each of its bytes into `copy` too, as they are made (an archive entry that
+    /// would otherwise copy the blob once it is stored).
+    pub fn make_layer_blob(
+        &self,
+        chain: &SnapshotChain,
+        index: usize,
+        compression: Compression,
+        stop: &dyn Fn() -> bool,
+        copy: &mut dyn Write,
+    ) -> Result<Descriptor, StoreError> {
+        let diff_id = Self::layer_at(chain, index)?;
         let mut writer = self.blobs.writer()?;
+        let mut tee = Tee {
+            blob: &mut writer,
+            copy,
+        };
         let mut encoder = compression
-            .encoder(&mut writer)
+            .encoder(&mut tee)
             .map_err(StoreError::LayerStream)?;
         self.write_layer_tar(
             chain,
@@ -127,7 +162,8 @@ impl LayerStore {
     }
 
     /// Writes the uncompressed tar of layer `index` of `chain` to `out`; returns its diff
-    /// id, which is checked to equal the one the chain names.
+    /// id, which is checked to equal the one the chain names — by the fingerprint taken at
+    /// commit for a tar regenerated from a snapshot built here, by hashing it otherwise.
     pub fn write_layer_tar(
         &self,
         chain: &SnapshotChain,
@@ -136,8 +172,18 @@ impl LayerStore {
     ) -> Result<Digest, StoreError> {
         let diff_id = Self::layer_at(chain, index)?;
         let chain_id = chain.prefix(index + 1).chain_id();
+        let source = self.tar_source(diff_id, chain_id.as_ref())?;
+        if let TarSource::Snapshot { chain_id, epoch } = &source {
+            if let Some(expected) = self.fingerprint(diff_id)? {
+                let dir = self.shared.layout.snapshot(chain_id);
+                let mut fingerprinting = FingerprintingWriter::new(out);
+                write_snapshot_tar(&dir, *epoch, &mut fingerprinting)?;
+                check_fingerprint(diff_id, expected, fingerprinting.finish().1)?;
+                return Ok(diff_id.clone());
+            }
+        }
         let mut digesting = DigestingWriter::new(out);
-        match self.tar_source(diff_id, chain_id.as_ref())? {
+        match source {
             TarSource::Snapshot { chain_id, epoch } => {
                 let dir = self.shared.layout.snapshot(&chain_id);
                 write_snapshot_tar(&dir, epoch, &mut digesting)?;
@@ -152,6 +198,12 @@ impl LayerStore {
         check_diff_id(diff_id, actual.clone())?;
         self.record_size(diff_id, size)?;
         Ok(actual)
+    }
+
+    fn fingerprint(&self, diff_id: &Digest) -> Result<Option<TarFingerprint>, StoreError> {
+        self.shared.db.read("looking up a layer fingerprint", |c| {
+            records::layer_fingerprint(c, diff_id)
+        })
     }
 
     /// The size of the uncompressed tar of layer `diff_id`.
@@ -247,6 +299,26 @@ impl LayerStore {
     }
 }
 
+/// A tar regenerated from a snapshot must be the one committed, as far as its size and
+/// CRC-32 tell.
+fn check_fingerprint(
+    diff_id: &Digest,
+    expected: TarFingerprint,
+    actual: TarFingerprint,
+) -> Result<(), StoreError> {
+    if actual == expected {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        format!("snapshot of layer {diff_id}"),
+        format!(
+            "its tar is {} bytes with CRC-32 {:08x}, but the committed one was {} bytes with \
+             CRC-32 {:08x}; the snapshot changed on disk",
+            actual.size, actual.crc32, expected.size, expected.crc32
+        ),
+    ))
+}
+
 /// A layer tar's digest must be the diff id it was asked for.
 fn check_diff_id(expected: &Digest, actual: Digest) -> Result<(), StoreError> {
     if actual == *expected {
@@ -259,6 +331,25 @@ fn check_diff_id(expected: &Digest, actual: Digest) -> Result<(), StoreError> {
 }
 
 /// Passes writes through until `stop()` says otherwise, then fails every write.
+/// Writes everything into the blob and then into `copy`.
+struct Tee<'a, B> {
+    blob: B,
+    copy: &'a mut dyn Write,
+}
+
+impl<B: Write> Write for Tee<'_, B> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(bytes)?;
+        self.copy.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.blob.flush()?;
+        self.copy.flush()
+    }
+}
+
 struct StoppableWriter<'a, W> {
     out: W,
     stop: &'a dyn Fn() -> bool,

@@ -3,12 +3,14 @@
 //!
 //! - `commit`: an overlay upper dir becomes a snapshot (diff id from the streamed tar);
 //! - `unpack`: lower dirs of a chain, unpacking blob-only layers on first use;
-//! - `export`: layer tars and compressed blobs made from snapshots, made once.
+//! - `export`: layer tars and compressed blobs made from snapshots, made once;
+//! - `fingerprint`: the size and CRC-32 a regenerated tar is checked against.
 //!
 //! The tar format itself is the codec's; SQL is in `records`.
 
 mod commit;
 mod export;
+mod fingerprint;
 mod records;
 mod unpack;
 

@@ -1,5 +1,5 @@
 //! The layer tables of the metadata database: snapshot rows (one per unpacked chain),
-//! layer tar sizes (one per diff id) and layer blob rows (compressed variants of a diff id),
+//! layer tar sizes and fingerprints (one per diff id) and layer blob rows (compressed variants of a diff id),
 //! and the one question the rest of the store asks of them: is a chain available?
 //!
 //! SQL only; moving directories and blobs is the layer store's job.
@@ -10,6 +10,7 @@ use rbuild_oci::Digest;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::fingerprint::TarFingerprint;
 use crate::chain::SnapshotChain;
 use crate::db::{from_sql_int, to_sql_int, unix_seconds};
 use crate::layout::Layout;
@@ -129,6 +130,45 @@ pub(crate) fn layer_size(conn: &Connection, diff_id: &Digest) -> rusqlite::Resul
         .query_row([diff_id.to_string()], |row| row.get::<_, i64>(0))
         .optional()
         .map(|size| size.map(from_sql_int))
+}
+
+/// The fingerprint recorded for layer `diff_id`, if its tar was committed here.
+pub(crate) fn layer_fingerprint(
+    conn: &Connection,
+    diff_id: &Digest,
+) -> rusqlite::Result<Option<TarFingerprint>> {
+    let row = conn
+        .prepare_cached("SELECT tar_size, tar_crc32 FROM layers WHERE diff_id = ?1")?
+        .query_row([diff_id.to_string()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+        })
+        .optional()?;
+    Ok(row.and_then(|(size, crc)| {
+        Some(TarFingerprint {
+            size: from_sql_int(size),
+            crc32: u32::try_from(crc?).ok()?,
+        })
+    }))
+}
+
+/// Records the size and CRC-32 of layer `diff_id`'s tar (the CRC-32 where only the size
+/// was known).
+pub(crate) fn record_layer_fingerprint(
+    conn: &Connection,
+    diff_id: &Digest,
+    fingerprint: TarFingerprint,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO layers (diff_id, tar_size, tar_crc32) VALUES (?1, ?2, ?3)
+         ON CONFLICT (diff_id) DO UPDATE SET tar_crc32 = excluded.tar_crc32
+         WHERE tar_crc32 IS NULL",
+    )?
+    .execute(params![
+        diff_id.to_string(),
+        to_sql_int(fingerprint.size),
+        i64::from(fingerprint.crc32)
+    ])?;
+    Ok(())
 }
 
 pub(crate) fn record_layer_size(

@@ -442,3 +442,51 @@ fn check_finds_and_repair_drops_altered_snapshots_and_bad_layer_blobs() {
     assert!(after.is_clean(), "{after:?}");
     assert!(!store.shared().layout.snapshot(&chain_id).exists());
 }
+
+#[test]
+fn exports_check_a_regenerated_tar_by_its_fingerprint_or_by_hash_where_none_was_recorded() {
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    let chain = commit_files(&store, &SnapshotChain::default(), &[("f", b"one")], None);
+    let diff_id = &chain.layers[0];
+    let fingerprint = store
+        .shared()
+        .db
+        .read("t", |c| super::records::layer_fingerprint(c, diff_id))
+        .unwrap()
+        .expect("a commit records the fingerprint");
+    let mut tar = Vec::new();
+    store.layers().write_layer_tar(&chain, 0, &mut tar).unwrap();
+    assert_eq!(fingerprint.size, tar.len() as u64);
+
+    // Same size, other bytes: the CRC-32 tells, and no blob is made or remembered.
+    let file = store
+        .shared()
+        .layout
+        .snapshot(&chain.chain_id().unwrap())
+        .join("f");
+    fs::write(&file, b"two").unwrap();
+    filetime::set_file_mtime(&file, FileTime::from_unix_time(1_650_000_000, 0)).unwrap();
+    let made = store.layers().layer_blob(&chain, 0, Compression::Gzip);
+    assert!(
+        matches!(made, Err(StoreError::CorruptRecord { .. })),
+        "{made:?}"
+    );
+    assert!(!store.layers().has_layer_blob(diff_id).unwrap());
+
+    // A store that recorded no fingerprint (an older version) hashes the tar instead.
+    store
+        .shared()
+        .db
+        .write("t", |tx| {
+            tx.execute("UPDATE layers SET tar_crc32 = NULL", [])
+                .map(drop)
+                .map_err(|e| StoreError::corrupt("t", e))
+        })
+        .unwrap();
+    let made = store.layers().layer_blob(&chain, 0, Compression::Gzip);
+    assert!(
+        matches!(made, Err(StoreError::DigestMismatch { .. })),
+        "{made:?}"
+    );
+}

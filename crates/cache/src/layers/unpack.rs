@@ -147,6 +147,7 @@ impl LayerStore {
             disk_size: tree_usage(staged.path())
                 .map_err(|e| StoreError::io("measuring unpacked layer", staged.path(), e))?,
         };
-        self.place_snapshot(staged.path(), &row, tar_size, &chain.prefix(index + 1))
+        let tar = super::commit::TarFacts::Size(tar_size);
+        self.place_snapshot(staged.path(), &row, tar, &chain.prefix(index + 1))
     }
 }
