@@ -276,12 +276,10 @@ pub fn save_stored_images(
     export: &Export,
     cancel: &CancelToken,
 ) -> Result<(), StepFailure> {
-    let compression = match export {
-        Export::Oci { .. } => Compression::Gzip,
-        Export::Docker { .. } => Compression::None,
+    let dest = match export {
+        Export::Oci { dest } | Export::Docker { dest } => dest,
         Export::Local { .. } => return Err(ExportError::SaveNeedsArchive.into()),
     };
-    let (Export::Oci { dest } | Export::Docker { dest } | Export::Local { dest }) = export;
     let mut archive = match export {
         Export::Oci { .. } => Some(ArchiveInProgress::create(store, dest, cancel)?),
         _ => None,
@@ -291,7 +289,7 @@ pub fn save_stored_images(
         let stored = stored_archive_parts(store, manifest)?;
         parts.push(match archive.as_mut() {
             Some(archive) => stored.export_image_into(store, names, archive)?,
-            None => stored.export_image(store, names, compression, Some(cancel))?,
+            None => stored.export_image(store, names, Compression::None, Some(cancel))?,
         });
     }
     match archive {

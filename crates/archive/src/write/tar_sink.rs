@@ -10,15 +10,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use rbuild_writeback::start_writeback;
+use rbuild_writeback::WritebackMark;
 
 use super::file_copy::copy_file_prefix;
 use super::plan::LayoutSink;
 use crate::error::ArchiveError;
 
 const BLOCK: u64 = 512;
-/// Bytes written between two starts of writeback (so the final fsync waits for the tail).
-const WRITEBACK_EVERY: u64 = 8 << 20;
 const FILE_MODE: u32 = 0o644;
 const DIRECTORY_MODE: u32 = 0o755;
 
@@ -34,8 +32,8 @@ pub(super) struct TarSink {
     out: BufWriter<File>,
     path: PathBuf,
     position: u64,
-    /// Where the bytes whose writeback has been started end.
-    handed_over: u64,
+    /// Writeback is started every few MiB, so the final fsync waits for the tail only.
+    writeback: WritebackMark,
     open: Option<OpenFile>,
     directories: HashSet<String>,
 }
@@ -47,7 +45,7 @@ impl TarSink {
             out: BufWriter::with_capacity(1 << 20, file),
             path: path.to_path_buf(),
             position: 0,
-            handed_over: 0,
+            writeback: WritebackMark::default(),
             open: None,
             directories: HashSet::new(),
         }
@@ -67,11 +65,9 @@ impl TarSink {
             .write_all(bytes)
             .map_err(|e| write_error(&self.path, e))?;
         self.position += bytes.len() as u64;
-        if self.position - self.handed_over >= WRITEBACK_EVERY {
+        if self.writeback.due(self.position) {
             self.out.flush().map_err(|e| write_error(&self.path, e))?;
-            let file = self.out.get_ref();
-            start_writeback(file, self.handed_over, self.position - self.handed_over);
-            self.handed_over = self.position;
+            self.writeback.start(self.out.get_ref(), self.position);
         }
         Ok(())
     }
@@ -191,7 +187,7 @@ impl LayoutSink for TarSink {
         let copied = copy_file_prefix(file, self.out.get_mut(), size, stop)
             .map_err(|e| write_error(path, e))?;
         self.position += copied;
-        self.handed_over = self.position;
+        self.writeback.skip_to(self.position);
         self.open_file()?.written += copied;
         Ok(copied)
     }

@@ -330,7 +330,6 @@ fn check_diff_id(expected: &Digest, actual: Digest) -> Result<(), StoreError> {
     })
 }
 
-/// Passes writes through until `stop()` says otherwise, then fails every write.
 /// Writes everything into the blob and then into `copy`.
 struct Tee<'a, B> {
     blob: B,
@@ -350,6 +349,7 @@ impl<B: Write> Write for Tee<'_, B> {
     }
 }
 
+/// Passes writes through until `stop()` says otherwise, then fails every write.
 struct StoppableWriter<'a, W> {
     out: W,
     stop: &'a dyn Fn() -> bool,

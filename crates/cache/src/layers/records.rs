@@ -1,6 +1,6 @@
 //! The layer tables of the metadata database: snapshot rows (one per unpacked chain),
-//! layer tar sizes and fingerprints (one per diff id) and layer blob rows (compressed variants of a diff id),
-//! and the one question the rest of the store asks of them: is a chain available?
+//! layer tar sizes and fingerprints (one per diff id) and layer blob rows (compressed
+//! variants of a diff id), and the one question the rest of the store asks of them: is a chain available?
 //!
 //! SQL only; moving directories and blobs is the layer store's job.
 
