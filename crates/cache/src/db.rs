@@ -118,6 +118,16 @@ CREATE TABLE copy_files (
     r#"
 ALTER TABLE layers ADD COLUMN tar_crc32 INTEGER;
 "#,
+    // The context memo as one row per directory (see `memo::dir_rows`). The per-file rows
+    // are dropped, not converted: the memo only saves re-reading files, so the first build
+    // after the upgrade hashes its context again.
+    r#"
+DROP TABLE context_memo;
+CREATE TABLE context_memo (
+    dir   BLOB PRIMARY KEY,
+    files BLOB NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 pub(crate) struct Database {

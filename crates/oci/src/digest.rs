@@ -12,6 +12,19 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+/// The 64 lowercase hex digits of `bytes`, by table (a context of thousands of remembered
+/// files makes thousands of these, and the `hex` crate's per-char iterator showed up).
+fn lower_hex(bytes: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = Vec::with_capacity(64);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)]);
+        text.push(DIGITS[usize::from(byte & 0xf)]);
+    }
+    // Only ASCII digits were pushed.
+    String::from_utf8(text).unwrap_or_default()
+}
+
 /// A content address: `sha256:` followed by 64 lowercase hex digits.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
@@ -35,8 +48,25 @@ impl Digest {
     /// Completes a running sha256 computation.
     pub fn from_hasher(hasher: Sha256) -> Digest {
         Digest {
-            hex: hex::encode(hasher.finalize()),
+            hex: lower_hex(&hasher.finalize().into()),
         }
+    }
+
+    /// The digest whose 32 bytes are `bytes`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Digest {
+        Digest {
+            hex: lower_hex(bytes),
+        }
+    }
+
+    /// The 32 bytes the hex digits spell.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        // The hex digits were validated when the digest was made.
+        if hex::decode_to_slice(&self.hex, &mut bytes).is_err() {
+            unreachable!("a Digest always holds 64 hex digits");
+        }
+        bytes
     }
 
     /// Builds a digest from its 64 hex digits (no `sha256:` prefix).
@@ -265,6 +295,14 @@ mod tests {
             Digest::of(b"").to_string(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn raw_bytes_round_trip() {
+        let digest = Digest::of(b"x");
+        let bytes = digest.to_bytes();
+        assert_eq!(bytes[..], sha2::Sha256::digest(b"x")[..]);
+        assert_eq!(Digest::from_bytes(&bytes), digest);
     }
 
     #[test]

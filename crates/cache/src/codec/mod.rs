@@ -10,6 +10,7 @@ mod scoped_dir;
 mod tar_check;
 mod tar_header;
 mod tar_read;
+mod tar_walk;
 mod tar_write;
 mod whiteout;
 

@@ -5,18 +5,19 @@
 //! devices) become `.wh.<name>` files, an opaque directory is followed by its
 //! `.wh..wh..opq` marker, the second path of an inode becomes a hardlink entry, mtimes are
 //! clamped to the epoch when one is given. Sockets are skipped as Docker does. The same
-//! directory always gives the same bytes. Reading tars back is `tar_read`'s concern.
+//! directory always gives the same bytes. The file system reads come from `tar_walk`, in
+//! parallel ahead of the encoding; reading tars back is `tar_read`'s concern.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::fs::{self, File, Metadata};
+use std::fs::Metadata;
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::scoped_dir::unsafe_entry;
 use super::tar_header::{padding_for, EntryHeader, Kind, ZEROS};
+use super::tar_walk::{open_snapshot_file, shrank, walk_snapshot, WalkedEntry};
 use super::whiteout::{self, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::error::{IoContext, StoreError};
 
@@ -76,66 +77,64 @@ struct SnapshotTarWriter<'a> {
 }
 
 impl SnapshotTarWriter<'_> {
-    /// Emits everything below `root` in walk order. Iterative: a snapshot may nest as deep as
-    /// the filesystem allows, and the walk's stack lives on the heap.
+    /// Emits everything below `root` in walk order (read ahead in parallel by `tar_walk`).
     fn walk(&mut self, root: &Path, skip: &[&str]) -> Result<(), StoreError> {
-        let mut pending = Vec::new();
-        push_children(&mut pending, root, b"")?;
-        pending.retain(|(_, rel)| !skip.iter().any(|name| name.as_bytes() == rel.as_slice()));
-        while let Some((path, rel)) = pending.pop() {
-            let meta = fs::symlink_metadata(&path).at("reading snapshot entry", &path)?;
-            self.entry(&path, &rel, &meta)?;
-            if meta.is_dir() {
-                push_children(&mut pending, &path, &rel)?;
-            }
-        }
-        Ok(())
+        walk_snapshot(root, skip, |entry| self.entry(entry))
     }
 
-    fn entry(&mut self, path: &Path, rel: &[u8], meta: &Metadata) -> Result<(), StoreError> {
+    fn entry(&mut self, walked: WalkedEntry) -> Result<(), StoreError> {
+        let WalkedEntry {
+            path,
+            rel,
+            meta,
+            xattrs,
+            opaque,
+            link,
+            content,
+        } = walked;
         let file_type = meta.file_type();
         if file_type.is_socket() {
             return Ok(());
         }
         let mut header = EntryHeader {
-            path: rel.to_vec(),
+            path: rel,
             mode: meta.mode(),
             uid: u64::from(meta.uid()),
             gid: u64::from(meta.gid()),
             mtime: self.clamp(meta.mtime()),
             ..Default::default()
         };
-        if whiteout::is_overlay_whiteout(meta) {
+        if whiteout::is_overlay_whiteout(&meta) {
             return self.emit_whiteout(header);
         }
         if path
             .file_name()
             .is_some_and(|name| name.as_bytes().starts_with(WHITEOUT_PREFIX))
         {
-            return Err(unsafe_entry(rel, RESERVED_NAME));
+            return Err(unsafe_entry(&header.path, RESERVED_NAME));
         }
         if !file_type.is_dir() {
-            if let Some(first) = self.hardlink_source(meta, rel) {
+            if let Some(first) = self.hardlink_source(&meta, &header.path) {
                 header.kind = Kind::HardLink;
                 header.link = first;
                 return self.emit_header(&header);
             }
         }
         self.summary.disk_bytes += meta.blocks() * 512;
-        header.xattrs = whiteout::portable_xattrs(path)?;
-        header.kind = kind_of(meta);
+        header.xattrs = xattrs;
+        header.kind = kind_of(&meta);
         match header.kind {
-            Kind::Directory => self.emit_dir(path, header),
+            Kind::Directory => self.emit_dir(header, opaque),
             Kind::Regular => {
                 header.size = meta.len();
                 self.emit_header(&header)?;
-                self.emit_content(path, header.size)
+                match content {
+                    Some(bytes) => self.emit_read_ahead(&bytes),
+                    None => self.emit_content(&path, header.size),
+                }
             }
             Kind::Symlink => {
-                header.link = fs::read_link(path)
-                    .at("reading symlink", path)?
-                    .into_os_string()
-                    .into_vec();
+                header.link = link;
                 self.emit_header(&header)
             }
             Kind::CharDevice | Kind::BlockDevice => {
@@ -161,8 +160,7 @@ impl SnapshotTarWriter<'_> {
         self.emit_header(&header)
     }
 
-    fn emit_dir(&mut self, path: &Path, mut header: EntryHeader) -> Result<(), StoreError> {
-        let opaque = whiteout::is_opaque_dir(path)?;
+    fn emit_dir(&mut self, mut header: EntryHeader, opaque: bool) -> Result<(), StoreError> {
         let dir_path = header.path.clone();
         header.path.push(b'/');
         self.emit_header(&header)?;
@@ -211,8 +209,13 @@ impl SnapshotTarWriter<'_> {
         Ok(())
     }
 
+    fn emit_read_ahead(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.emit_bytes(bytes)?;
+        self.emit_bytes(&ZEROS[..padding_for(bytes.len() as u64)])
+    }
+
     fn emit_content(&mut self, path: &Path, size: u64) -> Result<(), StoreError> {
-        let mut file = File::open(path).at("opening snapshot file", path)?;
+        let mut file = open_snapshot_file(path)?;
         let mut remaining = size;
         while remaining > 0 {
             let want = remaining.min(self.copy_buffer.len() as u64) as usize;
@@ -220,14 +223,7 @@ impl SnapshotTarWriter<'_> {
                 .read(&mut self.copy_buffer[..want])
                 .at("reading snapshot file", path)?;
             if n == 0 {
-                return Err(StoreError::io(
-                    "reading snapshot file",
-                    path,
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("file shrank below {size} bytes while it was archived"),
-                    ),
-                ));
+                return Err(shrank(path, size));
             }
             self.out
                 .write_all(&self.copy_buffer[..n])
@@ -254,29 +250,6 @@ impl SnapshotTarWriter<'_> {
 /// Why a file named `.wh.*` cannot be put in a layer.
 pub(crate) const RESERVED_NAME: &str =
     "names starting with \".wh.\" are reserved for whiteouts in image layers";
-
-/// Pushes the children of `dir` (shown as `rel_dir`) so that they pop in name order.
-fn push_children(
-    pending: &mut Vec<(PathBuf, Vec<u8>)>,
-    dir: &Path,
-    rel_dir: &[u8],
-) -> Result<(), StoreError> {
-    let mut names: Vec<OsString> = fs::read_dir(dir)
-        .at("listing snapshot directory", dir)?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()
-        .at("listing snapshot directory", dir)?;
-    names.sort();
-    for name in names.into_iter().rev() {
-        let mut rel = rel_dir.to_vec();
-        if !rel.is_empty() {
-            rel.push(b'/');
-        }
-        rel.extend_from_slice(name.as_bytes());
-        pending.push((dir.join(&name), rel));
-    }
-    Ok(())
-}
 
 fn kind_of(meta: &Metadata) -> Kind {
     let file_type = meta.file_type();

@@ -176,6 +176,66 @@ fn entries_follow_go_walk_order_and_oci_whiteout_form() {
     assert_eq!(entries[position("etc/fifo")].1, tar::EntryType::Fifo);
 }
 
+/// Go's walk order, computed the plain way: names sorted per directory, depth first.
+fn walk_order(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        if path.is_dir() {
+            out.push(format!("{rel}/"));
+            walk_order(root, &path, out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
+
+#[test]
+fn entries_read_ahead_in_batches_keep_walk_order_and_content() {
+    // More children than one read-ahead batch, directories between files, and files on
+    // both sides of the read-ahead size limit.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..300u32 {
+        let name = format!("n{i:03}");
+        if i % 37 == 0 {
+            fs::create_dir_all(dir.path().join(&name).join("inner")).unwrap();
+            fs::write(dir.path().join(&name).join("inner/f"), name.as_bytes()).unwrap();
+        } else {
+            let size = if i % 50 == 1 {
+                70 * 1024 + i as usize
+            } else {
+                i as usize
+            };
+            fs::write(dir.path().join(&name), vec![i as u8; size]).unwrap();
+        }
+    }
+    let tar = tar_of(dir.path(), None);
+    let mut expected = Vec::new();
+    walk_order(dir.path(), dir.path(), &mut expected);
+    let names: Vec<String> = listing(&tar).into_iter().map(|(n, _, _)| n).collect();
+    assert_eq!(names, expected);
+    let mut archive = tar::Archive::new(&tar[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if entry.header().entry_type() == tar::EntryType::Regular {
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            assert_eq!(content, fs::read(dir.path().join(&name)).unwrap(), "{name}");
+        }
+    }
+}
+
 #[test]
 fn headers_carry_ids_modes_and_portable_xattrs_but_no_names() {
     let dir = tempfile::tempdir().unwrap();

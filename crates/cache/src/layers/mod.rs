@@ -31,7 +31,7 @@ use crate::store::Shared;
 
 pub(crate) use records::{
     all_layer_blobs, all_snapshots, chain_available, delete_layer_blobs_of, delete_snapshot,
-    digest_column, LayerBlobRow, SnapshotRow,
+    LayerBlobRow, SnapshotRow,
 };
 
 /// Layers of root filesystems: snapshots, layer blobs and the codec between them.

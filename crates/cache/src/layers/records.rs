@@ -40,8 +40,8 @@ pub(crate) struct LayerBlobRow {
 }
 
 /// Reads column `index` as a digest; a malformed value is a conversion failure.
-pub(crate) fn digest_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Digest> {
-    // Borrowed: memo loads parse ten thousand of these, and a copy each is measurable.
+fn digest_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Digest> {
+    // Borrowed: listings parse thousands of these, and a copy each is measurable.
     let text = row
         .get_ref(index)?
         .as_str()

@@ -150,7 +150,7 @@ impl<'r> Placer<'r> {
                 mtime_ns: finish.mtime_ns,
             };
             if let Some(reuse) = self.reuse.as_deref_mut() {
-                if reuse.defer(root, target, path, &expected)? {
+                if reuse.defer(root, target, path, &expected) {
                     return Ok(());
                 }
             }

@@ -3,6 +3,8 @@
 //! (same in-layer path, content digest, permission bits, owner, mtime and extended
 //! attributes), so that they are hard-linked from it afterwards instead of written; and the
 //! in-layer path → content digest of every file placed, for the next copy to compare with.
+//! The earlier snapshot's files and the sources' extended attributes are read once, in
+//! parallel, before the copy starts, so that deciding about each file makes no system call.
 //!
 //! The copy itself writes through an overlay mount; links go straight into the overlay's
 //! upper dir, so they are made by `link_deferred` once the mount is gone (a file is only
@@ -11,7 +13,7 @@
 //! earlier snapshot and recording the digests are the caller's business; this module never
 //! writes into a snapshot.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use filetime::FileTime;
 use rayon::prelude::*;
 use rbuild_oci::Digest;
+use rustc_hash::{FxHashMap, FxHashSet};
 use rustix::fs::AtFlags;
 
 use super::place::io_error;
@@ -46,19 +49,35 @@ pub struct EarlierCopy {
 pub struct FileReuse {
     /// Source host path → content digest, for files whose source inode is selected once
     /// (files sharing an inode become hard links of each other and are always written).
-    digests: HashMap<PathBuf, Digest>,
+    digests: FxHashMap<PathBuf, Digest>,
     earlier: Option<EarlierCopy>,
+    /// The earlier snapshot's regular files by in-layer path.
+    old_files: FxHashMap<String, OldFile>,
+    /// The portable xattrs of each source whose digest the earlier snapshot has.
+    source_xattrs: FxHashMap<PathBuf, Xattrs>,
     placed: Vec<(String, Digest)>,
     deferred: Vec<String>,
     /// In-layer directories seen to exist in the upper dir (a directory stays there once
     /// it is), so that each is looked up once rather than once per file.
-    upper_dirs: HashSet<String>,
+    upper_dirs: FxHashSet<String>,
     /// In-layer directories this copy created where the merged view had nothing: all they
     /// hold is what this copy placed, so a path in them not placed yet is free without a
     /// lookup through the overlay.
-    fresh_dirs: HashSet<String>,
+    fresh_dirs: FxHashSet<String>,
     /// In-layer paths of the regular files placed so far.
-    placed_paths: HashSet<String>,
+    placed_paths: FxHashSet<String>,
+}
+
+/// Extended attributes that would be part of a layer, sorted by name.
+type Xattrs = Vec<(String, Vec<u8>)>;
+
+/// What an earlier snapshot's regular file is, as far as placing a file over it goes.
+#[derive(Debug)]
+struct OldFile {
+    mode: u32,
+    owner: (u32, u32),
+    mtime_ns: i64,
+    xattrs: Xattrs,
 }
 
 /// The metadata a placed regular file receives.
@@ -77,7 +96,7 @@ impl FileReuse {
             .flat_map(|m| &m.entries)
             .filter(|e| e.kind == EntryKind::File)
             .collect();
-        let mut inode_uses: HashMap<(u64, u64), usize> = HashMap::new();
+        let mut inode_uses: FxHashMap<(u64, u64), usize> = FxHashMap::default();
         for entry in &files {
             *inode_uses
                 .entry((entry.stamp.device, entry.stamp.inode))
@@ -95,8 +114,16 @@ impl FileReuse {
         }
     }
 
-    /// Lets files be taken from `earlier` (otherwise every file is written).
+    /// Lets files be taken from `earlier` (otherwise every file is written), reading what
+    /// deciding about each file needs up front.
     pub fn with_earlier(mut self, earlier: Option<EarlierCopy>) -> FileReuse {
+        if let Some(earlier) = &earlier {
+            let digests = &self.digests;
+            (self.old_files, self.source_xattrs) = rayon::join(
+                || read_old_files(earlier),
+                || read_source_xattrs(digests, earlier),
+            );
+        }
         self.earlier = earlier;
         self
     }
@@ -127,44 +154,56 @@ impl FileReuse {
         target: &Path,
         source: &Path,
         expected: &Expected,
-    ) -> Result<bool, CopyError> {
+    ) -> bool {
         let Some(rel) = target.strip_prefix(root).ok().and_then(Path::to_str) else {
-            return Ok(false);
+            return false;
         };
         let Some(digest) = self.digests.get(source) else {
-            return Ok(false);
+            return false;
         };
         self.placed.push((rel.to_string(), digest.clone()));
         let placed_before = !self.placed_paths.insert(rel.to_string());
         let Some(earlier) = &self.earlier else {
-            return Ok(false);
+            return false;
         };
         if placed_before || earlier.files.get(rel) != Some(digest) {
-            return Ok(false);
+            return false;
         }
         let Some(parent) = Path::new(rel).parent().and_then(Path::to_str) else {
-            return Ok(false);
+            return false;
         };
         // A directory the copy created is in the upper dir and holds only what was placed.
         if !self.fresh_dirs.contains(parent) {
             match fs::symlink_metadata(target) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 // Something to replace in the merged view: the overlay must see the write.
-                _ => return Ok(false),
+                _ => return false,
             }
             if !self.upper_dirs.contains(parent) {
                 if !fs::symlink_metadata(earlier.upper.join(parent)).is_ok_and(|m| m.is_dir()) {
-                    return Ok(false);
+                    return false;
                 }
                 self.upper_dirs.insert(parent.to_string());
             }
         }
-        let old = earlier.snapshot.join(rel);
-        if !same_file(&old, source, expected)? {
-            return Ok(false);
+        if !self.same_file(rel, source, expected) {
+            return false;
         }
         self.deferred.push(rel.to_string());
-        Ok(true)
+        true
+    }
+
+    /// Whether the earlier snapshot's file at `rel` is what placing `source` would write.
+    fn same_file(&self, rel: &str, source: &Path, expected: &Expected) -> bool {
+        let (Some(old), Some(source_xattrs)) =
+            (self.old_files.get(rel), self.source_xattrs.get(source))
+        else {
+            return false;
+        };
+        old.mode & 0o7777 == expected.mode & 0o7777
+            && old.owner == expected.owner
+            && old.mtime_ns == expected.mtime_ns
+            && old.xattrs == *source_xattrs
     }
 
     /// Links every deferred file from the earlier snapshot into the upper dir (call after
@@ -210,25 +249,46 @@ fn link_into(earlier: &EarlierCopy, dir: &Path, names: &[&OsStr]) -> Result<(), 
         .map_err(|e| io_error("set times of", &target, e))
 }
 
-/// Whether the earlier snapshot's file `old` is what placing `source` would write.
-fn same_file(old: &Path, source: &Path, expected: &Expected) -> Result<bool, CopyError> {
-    let Ok(meta) = fs::symlink_metadata(old) else {
-        return Ok(false);
-    };
-    let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    let same_metadata = meta.is_file()
-        && meta.mode() & 0o7777 == expected.mode & 0o7777
-        && (meta.uid(), meta.gid()) == expected.owner
-        && mtime_ns == expected.mtime_ns;
-    Ok(same_metadata && portable_xattrs(old)? == portable_xattrs(source)?)
+/// The earlier snapshot's regular files, in parallel (the snapshot is immutable). A file
+/// that cannot be read is left out: it is written, not linked.
+fn read_old_files(earlier: &EarlierCopy) -> FxHashMap<String, OldFile> {
+    earlier
+        .files
+        .par_iter()
+        .filter_map(|(rel, _)| Some((rel.clone(), old_file(&earlier.snapshot.join(rel))?)))
+        .collect()
+}
+
+fn old_file(path: &Path) -> Option<OldFile> {
+    let meta = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    Some(OldFile {
+        mode: meta.mode(),
+        owner: (meta.uid(), meta.gid()),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        xattrs: portable_xattrs(path).ok()?,
+    })
+}
+
+/// The portable xattrs of every source whose content the earlier snapshot holds, in
+/// parallel. A source whose xattrs cannot be listed is left out: the copy reports it.
+fn read_source_xattrs(
+    digests: &FxHashMap<PathBuf, Digest>,
+    earlier: &EarlierCopy,
+) -> FxHashMap<PathBuf, Xattrs> {
+    let wanted: FxHashSet<&Digest> = earlier.files.values().collect();
+    digests
+        .par_iter()
+        .filter(|(_, digest)| wanted.contains(digest))
+        .filter_map(|(source, _)| Some((source.clone(), portable_xattrs(source).ok()?)))
+        .collect()
 }
 
 /// Extended attributes that would be part of a layer, sorted by name.
-fn portable_xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, CopyError> {
+fn portable_xattrs(path: &Path) -> io::Result<Xattrs> {
     let names = match xattr::list(path) {
         Ok(names) => names,
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("list extended attributes of", path, e)),
+        Err(e) => return Err(e),
     };
     let mut found = Vec::new();
     for name in names {
@@ -236,9 +296,7 @@ fn portable_xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, CopyError> {
         if name.starts_with(OVERLAY_XATTR_PREFIX) {
             continue;
         }
-        if let Some(value) =
-            xattr::get(path, &name).map_err(|e| io_error("read extended attribute of", path, e))?
-        {
+        if let Some(value) = xattr::get(path, &name)? {
             found.push((name, value));
         }
     }

@@ -52,9 +52,11 @@ pub(super) fn gather(
         source_trail: MatchTrail::default(),
         depth: 0,
     };
-    let below = visit(exclusions, &cursor)?;
-    let mut entries = Vec::with_capacity(below.len() + 1);
-    splice(&mut entries, top, top_excluded, below);
+    let mut entries = visit(exclusions, &cursor)?;
+    if !(top_excluded && entries.is_empty()) {
+        // `visit` leaves room for this one, so the insert moves entries but allocates none.
+        entries.insert(0, top);
+    }
     Ok(entries)
 }
 
@@ -121,7 +123,10 @@ fn visit(exclusions: &Exclusions, dir: &DirCursor) -> Result<Vec<SelectedEntry>,
     } else {
         slots.iter().map(below).collect::<Result<Vec<_>, _>>()?
     };
-    let mut entries = Vec::with_capacity(slots.len());
+    // Sized once: regrowing a vector of ten thousand entries level by level copied it into
+    // fresh pages several times over. One spare slot for the caller's own entry.
+    let total = slots.len() + subtrees.iter().flatten().map(Vec::len).sum::<usize>();
+    let mut entries = Vec::with_capacity(total + 1);
     for (slot, below) in slots.into_iter().zip(subtrees) {
         splice(
             &mut entries,
