@@ -58,8 +58,11 @@ pub(super) fn walk_snapshot(
     mut each: impl FnMut(WalkedEntry) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let (sender, batches) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    // Called on a rayon worker, this thread blocks on the channel rather than in rayon:
+    // the walk must then not wait for the pool (it might be this very thread's).
+    let parallel = rayon::current_thread_index().is_none();
     std::thread::scope(|scope| {
-        scope.spawn(move || walk_in_batches(root, skip, &sender));
+        scope.spawn(move || walk_in_batches(root, skip, parallel, &sender));
         // Returning drops the receiver, which stops the walk at its next batch.
         for batch in batches {
             for entry in batch {
@@ -78,7 +81,7 @@ struct OpenDir {
     rest: VecDeque<(OsString, bool)>,
 }
 
-fn walk_in_batches(root: &Path, skip: &[&str], sender: &SyncSender<Batch>) {
+fn walk_in_batches(root: &Path, skip: &[&str], parallel: bool, sender: &SyncSender<Batch>) {
     let mut top = match open_dir(root.to_path_buf(), Vec::new()) {
         Ok(dir) => dir,
         Err(e) => return drop(sender.send(vec![Err(e)])),
@@ -92,10 +95,12 @@ fn walk_in_batches(root: &Path, skip: &[&str], sender: &SyncSender<Batch>) {
             open.pop();
             continue;
         }
-        let mut batch: Batch = names
-            .par_iter()
-            .map(|(name, _)| read_entry(&dir.path, &dir.rel, name))
-            .collect();
+        let read = |(name, _): &(OsString, bool)| read_entry(&dir.path, &dir.rel, name);
+        let mut batch: Batch = if parallel {
+            names.par_iter().map(read).collect()
+        } else {
+            names.iter().map(read).collect()
+        };
         let failed = batch.iter().any(Result::is_err);
         // The listing's types may be stale: cut the batch after the first real directory.
         let first_dir = batch
