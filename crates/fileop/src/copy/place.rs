@@ -1,6 +1,8 @@
 //! Putting single objects into a root filesystem: directories created along a path, files,
 //! symlinks and directories written at a host path, with COPY's metadata rules (owner by
-//! lchown, permission bits by chmod, extended attributes, source mtimes).
+//! lchown, permission bits by chmod, extended attributes, source mtimes). Regular files
+//! copied from the host are queued and written in parallel batches (each is a handful of
+//! system calls through the overlay); everything else is written at once, in order.
 //!
 //! Deciding *where* each object goes is `copy`'s job; this module only writes.
 
@@ -88,8 +90,9 @@ pub(super) struct Finish<'a> {
 }
 
 /// Writes objects with one owner (or each source's own) and one optional mode override;
-/// remembers hard links and directory times until `finish_directories`; with a
-/// `FileReuse`, leaves the regular files an earlier snapshot provides to it.
+/// remembers hard links, host files to write and directory times until
+/// `finish_directories`; with a `FileReuse`, leaves the regular files an earlier snapshot
+/// provides to it.
 pub(super) struct Placer<'r> {
     /// `--chown`; without it 0:0 unless `keep_source_owners`.
     owner: Option<(u32, u32)>,
@@ -99,6 +102,37 @@ pub(super) struct Placer<'r> {
     hard_links: HashMap<(u64, u64), PathBuf>,
     directory_times: Vec<(PathBuf, i64)>,
     reuse: Option<&'r mut FileReuse>,
+    /// Host files to write, in placement order (see `flush_files`).
+    queued: Vec<FileJob>,
+}
+
+/// Regular files queued before a batch is written.
+const FILES_PER_BATCH: usize = 256;
+
+/// One regular file copied from the host, with the metadata it receives.
+struct FileJob {
+    root: PathBuf,
+    source: PathBuf,
+    target: PathBuf,
+    owner: (u32, u32),
+    mode: u32,
+    xattrs_from: Option<PathBuf>,
+    mtime_ns: i64,
+}
+
+impl FileJob {
+    fn write(&self) -> Result<(), CopyError> {
+        clear_for_non_directory(&self.root, &self.target)?;
+        let mut from =
+            File::open(&self.source).map_err(|source| io_error("open", &self.source, source))?;
+        io::copy(&mut from, &mut create_new(&self.target)?)
+            .map_err(|source| io_error("copy into", &self.target, source))?;
+        set_owner_and_mode(&self.target, self.owner, Some(self.mode))?;
+        if let Some(source) = &self.xattrs_from {
+            copy_xattrs(source, &self.target)?;
+        }
+        set_times(&self.target, self.mtime_ns)
+    }
 }
 
 impl<'r> Placer<'r> {
@@ -110,6 +144,7 @@ impl<'r> Placer<'r> {
             hard_links: HashMap::new(),
             directory_times: Vec::new(),
             reuse: None,
+            queued: Vec::new(),
         }
     }
 
@@ -155,7 +190,6 @@ impl<'r> Placer<'r> {
                 }
             }
         }
-        clear_for_non_directory(root, target)?;
         match content {
             FileContent::Host {
                 path,
@@ -163,21 +197,47 @@ impl<'r> Placer<'r> {
                 inode,
             } => {
                 if let Some(first) = self.hard_links.get(&(device, inode)) {
+                    let first = first.clone();
+                    // The first path must exist before it is linked to.
+                    self.flush_files()?;
+                    clear_for_non_directory(root, target)?;
                     return fs::hard_link(first, target)
                         .map_err(|source| io_error("hard link", target, source));
                 }
                 self.hard_links
                     .insert((device, inode), target.to_path_buf());
-                let mut from = File::open(path).map_err(|source| io_error("open", path, source))?;
-                io::copy(&mut from, &mut create_new(target)?)
-                    .map_err(|source| io_error("copy into", target, source))?;
+                self.queued.push(FileJob {
+                    root: root.to_path_buf(),
+                    source: path.to_path_buf(),
+                    target: target.to_path_buf(),
+                    owner: self.owner_of(finish.source_owner),
+                    mode: self.mode_override.unwrap_or(finish.mode),
+                    xattrs_from: finish.xattrs_from.map(Path::to_path_buf),
+                    mtime_ns: finish.mtime_ns,
+                });
+                if self.queued.len() >= FILES_PER_BATCH {
+                    self.flush_files()?;
+                }
+                Ok(())
             }
-            FileContent::Bytes(bytes) => create_new(target)?
-                .write_all(bytes)
-                .map_err(|source| io_error("write", target, source))?,
+            FileContent::Bytes(bytes) => {
+                self.flush_files()?;
+                clear_for_non_directory(root, target)?;
+                create_new(target)?
+                    .write_all(bytes)
+                    .map_err(|source| io_error("write", target, source))?;
+                self.apply(target, finish)?;
+                set_times(target, finish.mtime_ns)
+            }
         }
-        self.apply(target, finish)?;
-        set_times(target, finish.mtime_ns)
+    }
+
+    /// Writes the queued files, in parallel: each has its own path (a tree holds a path
+    /// once, and every match's placer is flushed before the next starts), and their parent
+    /// directories exist already. The first error in placement order is returned.
+    fn flush_files(&mut self) -> Result<(), CopyError> {
+        let jobs = std::mem::take(&mut self.queued);
+        write_in_parallel(&jobs)
     }
 
     /// Creates a symlink at `target`, replacing a file or symlink there.
@@ -241,8 +301,10 @@ impl<'r> Placer<'r> {
         Ok(host)
     }
 
-    /// Sets the recorded directory times; call after everything below them is written.
+    /// Writes the queued files, then sets the recorded directory times; call after
+    /// everything below them is placed.
     pub(super) fn finish_directories(&mut self) -> Result<(), CopyError> {
+        self.flush_files()?;
         for (dir, mtime_ns) in self.directory_times.drain(..).rev() {
             set_times(&dir, mtime_ns)?;
         }
@@ -259,6 +321,31 @@ impl<'r> Placer<'r> {
             None => Ok(()),
         }
     }
+}
+
+/// Writes `jobs` on this thread and helpers it spawns. Not on a shared pool: a copy runs on
+/// a thread that entered a private mount namespace, and only threads it starts see the
+/// overlay mounted there. Returns the first error in `jobs` order.
+fn write_in_parallel(jobs: &[FileJob]) -> Result<(), CopyError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if workers < 2 || jobs.len() < 16 {
+        return jobs.iter().try_for_each(FileJob::write);
+    }
+    let per_worker = jobs.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let mut chunks = jobs.chunks(per_worker);
+        let mine = chunks.next().unwrap_or_default();
+        let helpers: Vec<_> = chunks
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(FileJob::write)))
+            .collect();
+        let first = mine.iter().try_for_each(FileJob::write);
+        let rest = helpers.into_iter().map(|helper| {
+            helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        std::iter::once(first).chain(rest).collect()
+    })
 }
 
 /// Removes a file or symlink at `target` so a new object can take its place.

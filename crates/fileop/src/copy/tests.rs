@@ -448,3 +448,46 @@ fn parents_pivot_is_computed_from_the_source() {
 }
 
 mod archives;
+
+#[test]
+fn files_written_in_parallel_batches_keep_metadata_links_and_the_first_error() {
+    // More files than one batch, hard links whose first path is in an earlier batch.
+    let (ctx, rootfs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for i in 0..600u32 {
+        write(ctx.path(), &format!("many/f{i:03}"), &format!("{i}\n"), 0o600 + i % 8);
+        filetime::set_file_mtime(
+            ctx.path().join(format!("many/f{i:03}")),
+            FileTime::from_unix_time(1_000_000_000 + i64::from(i), 7),
+        )
+        .unwrap();
+    }
+    fs::hard_link(ctx.path().join("many/f001"), ctx.path().join("many/z-link")).unwrap();
+    let opts = CopyOptions {
+        owner: Some((1000, 1001)),
+        ..CopyOptions::default()
+    };
+    copy(ctx.path(), rootfs.path(), &["many"], "/out/", &opts).unwrap();
+    for i in 0..600u32 {
+        let path = rootfs.path().join(format!("out/f{i:03}"));
+        assert_eq!(text(&path), format!("{i}\n"));
+        assert_eq!(mode(&path), 0o600 + i % 8);
+        assert_eq!(owner(&path), (1000, 1001));
+        let mtime = FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
+        assert_eq!(mtime, FileTime::from_unix_time(1_000_000_000 + i64::from(i), 7));
+    }
+    let (first, link) = (
+        fs::metadata(rootfs.path().join("out/f001")).unwrap(),
+        fs::metadata(rootfs.path().join("out/z-link")).unwrap(),
+    );
+    assert_eq!(first.ino(), link.ino());
+
+    // Two directories in the way: the error names the first in placement order.
+    let other = tempfile::tempdir().unwrap();
+    fs::create_dir_all(other.path().join("out/f100")).unwrap();
+    fs::create_dir_all(other.path().join("out/f500")).unwrap();
+    let err = copy(ctx.path(), other.path(), &["many"], "/out/", &opts).unwrap_err();
+    assert!(
+        matches!(&err, CopyError::DirectoryInTheWay { path } if path == "/out/f100"),
+        "{err}"
+    );
+}
