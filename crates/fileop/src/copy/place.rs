@@ -121,17 +121,32 @@ struct FileJob {
 }
 
 impl FileJob {
+    /// Creates the file (clearing the way only when something is there), then sets owner,
+    /// permission bits and time through the open file: no path lookup through the overlay
+    /// after the create, except to copy extended attributes.
     fn write(&self) -> Result<(), CopyError> {
-        clear_for_non_directory(&self.root, &self.target)?;
+        let target = &self.target;
+        let mut into = match open_new(target) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                clear_for_non_directory(&self.root, target)?;
+                open_new(target)
+            }
+            opened => opened,
+        }
+        .map_err(|source| io_error("create", target, source))?;
         let mut from =
             File::open(&self.source).map_err(|source| io_error("open", &self.source, source))?;
-        io::copy(&mut from, &mut create_new(&self.target)?)
-            .map_err(|source| io_error("copy into", &self.target, source))?;
-        set_owner_and_mode(&self.target, self.owner, Some(self.mode))?;
+        io::copy(&mut from, &mut into).map_err(|source| io_error("copy into", target, source))?;
+        std::os::unix::fs::fchown(&into, Some(self.owner.0), Some(self.owner.1))
+            .map_err(|source| io_error("chown", target, source))?;
+        into.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))
+            .map_err(|source| io_error("chmod", target, source))?;
         if let Some(source) = &self.xattrs_from {
-            copy_xattrs(source, &self.target)?;
+            copy_xattrs(source, target)?;
         }
-        set_times(&self.target, self.mtime_ns)
+        let time = file_time(self.mtime_ns);
+        filetime::set_file_handle_times(&into, Some(time), Some(time))
+            .map_err(|source| io_error("set times of", target, source))
     }
 }
 
@@ -361,13 +376,17 @@ fn clear_for_non_directory(root: &Path, target: &Path) -> Result<(), CopyError> 
 }
 
 fn create_new(target: &Path) -> Result<File, CopyError> {
+    open_new(target).map_err(|source| io_error("create", target, source))
+}
+
+/// Creates `target`, failing with `AlreadyExists` when anything (a symlink too) is there.
+fn open_new(target: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
-        .map_err(|source| io_error("create", target, source))
 }
 
 pub(super) fn set_owner_and_mode(
@@ -384,11 +403,15 @@ pub(super) fn set_owner_and_mode(
     Ok(())
 }
 
-pub(super) fn set_times(target: &Path, mtime_ns: i64) -> Result<(), CopyError> {
-    let time = FileTime::from_unix_time(
+fn file_time(mtime_ns: i64) -> FileTime {
+    FileTime::from_unix_time(
         mtime_ns.div_euclid(1_000_000_000),
         mtime_ns.rem_euclid(1_000_000_000) as u32,
-    );
+    )
+}
+
+pub(super) fn set_times(target: &Path, mtime_ns: i64) -> Result<(), CopyError> {
+    let time = file_time(mtime_ns);
     filetime::set_symlink_file_times(target, time, time)
         .map_err(|source| io_error("set times of", target, source))
 }

@@ -454,7 +454,12 @@ fn files_written_in_parallel_batches_keep_metadata_links_and_the_first_error() {
     // More files than one batch, hard links whose first path is in an earlier batch.
     let (ctx, rootfs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for i in 0..600u32 {
-        write(ctx.path(), &format!("many/f{i:03}"), &format!("{i}\n"), 0o600 + i % 8);
+        write(
+            ctx.path(),
+            &format!("many/f{i:03}"),
+            &format!("{i}\n"),
+            0o600 + i % 8,
+        );
         filetime::set_file_mtime(
             ctx.path().join(format!("many/f{i:03}")),
             FileTime::from_unix_time(1_000_000_000 + i64::from(i), 7),
@@ -473,13 +478,27 @@ fn files_written_in_parallel_batches_keep_metadata_links_and_the_first_error() {
         assert_eq!(mode(&path), 0o600 + i % 8);
         assert_eq!(owner(&path), (1000, 1001));
         let mtime = FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
-        assert_eq!(mtime, FileTime::from_unix_time(1_000_000_000 + i64::from(i), 7));
+        assert_eq!(
+            mtime,
+            FileTime::from_unix_time(1_000_000_000 + i64::from(i), 7)
+        );
     }
     let (first, link) = (
         fs::metadata(rootfs.path().join("out/f001")).unwrap(),
         fs::metadata(rootfs.path().join("out/z-link")).unwrap(),
     );
     assert_eq!(first.ino(), link.ino());
+
+    // A file and a symlink already at a target are replaced.
+    let replaced = tempfile::tempdir().unwrap();
+    write(replaced.path(), "out/f002", "old\n", 0o644);
+    symlink("/etc/passwd", replaced.path().join("out/f003")).unwrap();
+    copy(ctx.path(), replaced.path(), &["many"], "/out/", &opts).unwrap();
+    assert_eq!(text(replaced.path().join("out/f002")), "2\n");
+    assert!(fs::symlink_metadata(replaced.path().join("out/f003"))
+        .unwrap()
+        .is_file());
+    assert_eq!(text(replaced.path().join("out/f003")), "3\n");
 
     // Two directories in the way: the error names the first in placement order.
     let other = tempfile::tempdir().unwrap();
