@@ -109,21 +109,43 @@ pub(super) struct Placer<'r> {
 /// Regular files queued before a batch is written.
 const FILES_PER_BATCH: usize = 256;
 
-/// One regular file copied from the host, with the metadata it receives.
-struct FileJob {
-    root: PathBuf,
-    source: PathBuf,
-    target: PathBuf,
+/// The metadata a written regular file receives.
+struct FileMetadata {
     owner: (u32, u32),
     mode: u32,
     xattrs_from: Option<PathBuf>,
     mtime_ns: i64,
 }
 
+impl FileMetadata {
+    /// Owner, then permission bits (chown clears setuid bits), then extended attributes
+    /// (chown also clears `security.capability`), then the time; all but the xattrs through
+    /// the open file, so no path lookup through the overlay.
+    fn apply_to(&self, into: &File, target: &Path) -> Result<(), CopyError> {
+        std::os::unix::fs::fchown(into, Some(self.owner.0), Some(self.owner.1))
+            .map_err(|source| io_error("chown", target, source))?;
+        into.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))
+            .map_err(|source| io_error("chmod", target, source))?;
+        if let Some(source) = &self.xattrs_from {
+            copy_xattrs(source, target)?;
+        }
+        let time = file_time(self.mtime_ns);
+        filetime::set_file_handle_times(into, Some(time), Some(time))
+            .map_err(|source| io_error("set times of", target, source))
+    }
+}
+
+/// One regular file copied from the host.
+struct FileJob {
+    root: PathBuf,
+    source: PathBuf,
+    target: PathBuf,
+    metadata: FileMetadata,
+}
+
 impl FileJob {
-    /// Creates the file (clearing the way only when something is there), then sets owner,
-    /// permission bits and time through the open file: no path lookup through the overlay
-    /// after the create, except to copy extended attributes.
+    /// Creates the file (clearing the way only when something is there), copies the bytes
+    /// and applies the metadata.
     fn write(&self) -> Result<(), CopyError> {
         let target = &self.target;
         let mut into = match open_new(target) {
@@ -137,16 +159,7 @@ impl FileJob {
         let mut from =
             File::open(&self.source).map_err(|source| io_error("open", &self.source, source))?;
         io::copy(&mut from, &mut into).map_err(|source| io_error("copy into", target, source))?;
-        std::os::unix::fs::fchown(&into, Some(self.owner.0), Some(self.owner.1))
-            .map_err(|source| io_error("chown", target, source))?;
-        into.set_permissions(fs::Permissions::from_mode(self.mode & 0o7777))
-            .map_err(|source| io_error("chmod", target, source))?;
-        if let Some(source) = &self.xattrs_from {
-            copy_xattrs(source, target)?;
-        }
-        let time = file_time(self.mtime_ns);
-        filetime::set_file_handle_times(&into, Some(time), Some(time))
-            .map_err(|source| io_error("set times of", target, source))
+        self.metadata.apply_to(&into, target)
     }
 }
 
@@ -193,11 +206,12 @@ impl<'r> Placer<'r> {
         content: FileContent,
         finish: &Finish,
     ) -> Result<(), CopyError> {
+        let metadata = self.file_metadata(finish);
         if let FileContent::Host { path, .. } = content {
             let expected = Expected {
-                mode: self.mode_override.unwrap_or(finish.mode),
-                owner: self.owner_of(finish.source_owner),
-                mtime_ns: finish.mtime_ns,
+                mode: metadata.mode,
+                owner: metadata.owner,
+                mtime_ns: metadata.mtime_ns,
             };
             if let Some(reuse) = self.reuse.as_deref_mut() {
                 if reuse.defer(root, target, path, &expected) {
@@ -225,10 +239,7 @@ impl<'r> Placer<'r> {
                     root: root.to_path_buf(),
                     source: path.to_path_buf(),
                     target: target.to_path_buf(),
-                    owner: self.owner_of(finish.source_owner),
-                    mode: self.mode_override.unwrap_or(finish.mode),
-                    xattrs_from: finish.xattrs_from.map(Path::to_path_buf),
-                    mtime_ns: finish.mtime_ns,
+                    metadata,
                 });
                 if self.queued.len() >= FILES_PER_BATCH {
                     self.flush_files()?;
@@ -238,12 +249,20 @@ impl<'r> Placer<'r> {
             FileContent::Bytes(bytes) => {
                 self.flush_files()?;
                 clear_for_non_directory(root, target)?;
-                create_new(target)?
-                    .write_all(bytes)
+                let mut into = create_new(target)?;
+                into.write_all(bytes)
                     .map_err(|source| io_error("write", target, source))?;
-                self.apply(target, finish)?;
-                set_times(target, finish.mtime_ns)
+                metadata.apply_to(&into, target)
             }
+        }
+    }
+
+    fn file_metadata(&self, finish: &Finish) -> FileMetadata {
+        FileMetadata {
+            owner: self.owner_of(finish.source_owner),
+            mode: self.mode_override.unwrap_or(finish.mode),
+            xattrs_from: finish.xattrs_from.map(Path::to_path_buf),
+            mtime_ns: finish.mtime_ns,
         }
     }
 
